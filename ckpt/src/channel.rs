@@ -1,0 +1,80 @@
+//! One JSON-lines connection between fred and a process of the session.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+use serde_json::Value;
+
+use crate::{CkptError, Result};
+
+/// A non-blocking JSON-lines connection over a Unix stream socket.
+#[derive(Debug)]
+pub struct Channel {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    closed: bool,
+}
+
+impl Channel {
+    /// Wraps an accepted connection (switched to non-blocking mode).
+    pub fn new(stream: UnixStream) -> Result<Self> {
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| CkptError::io("set socket non-blocking", e))?;
+        Ok(Channel {
+            stream,
+            buf: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// Sends one message.
+    pub fn send(&mut self, msg: &Value) -> Result<()> {
+        let mut line = serde_json::to_vec(msg).map_err(|e| CkptError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        self.stream.set_nonblocking(false).ok();
+        let r = self.stream.write_all(&line);
+        self.stream.set_nonblocking(true).ok();
+        r.map_err(|_| CkptError::LiveGone)
+    }
+
+    /// Reads what has arrived and returns the complete messages; sets [`Self::is_closed`]
+    /// when the peer has gone.
+    pub fn read_available(&mut self) -> Result<Vec<Value>> {
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    self.closed = true;
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    self.closed = true;
+                    break;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            let v = serde_json::from_slice(&line[..line.len() - 1])
+                .map_err(|e| CkptError::Protocol(e.to_string()))?;
+            out.push(v);
+        }
+        Ok(out)
+    }
+
+    /// Whether the peer has closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The socket's file descriptor, for polling.
+    pub fn fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
+    }
+}

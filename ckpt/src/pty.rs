@@ -1,0 +1,135 @@
+//! The pseudo-terminal that the debugged program runs on.
+//!
+//! fred owns the user's terminal; the program gets a pty of its own with echo and output
+//! post-processing off, so what the program writes reaches fred byte for byte.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use nix::pty::{openpty, Winsize};
+use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg};
+
+use crate::{CkptError, Result};
+
+/// The master side of the program's pty.
+#[derive(Debug)]
+pub struct Pty {
+    master: OwnedFd,
+}
+
+nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
+
+impl Pty {
+    /// Starts `program` with `args` and extra environment as the leader of a new session
+    /// whose controlling terminal is a fresh pty; returns the pty and the child's pid.
+    pub fn spawn<S: AsRef<OsStr>>(
+        program: &OsStr,
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Result<(Pty, i32)> {
+        let winsize = current_winsize();
+        let pair =
+            openpty(winsize.as_ref(), None).map_err(|e| CkptError::io("openpty", e.into()))?;
+        let mut attrs =
+            termios::tcgetattr(&pair.slave).map_err(|e| CkptError::io("tcgetattr", e.into()))?;
+        attrs
+            .local_flags
+            .remove(LocalFlags::ECHO | LocalFlags::ECHONL);
+        attrs.output_flags.remove(OutputFlags::OPOST);
+        termios::tcsetattr(&pair.slave, SetArg::TCSANOW, &attrs)
+            .map_err(|e| CkptError::io("tcsetattr", e.into()))?;
+        set_cloexec(pair.master.as_raw_fd())?;
+        let slave = pair.slave;
+        let stdio = |fd: &OwnedFd| -> Result<Stdio> {
+            Ok(Stdio::from(
+                fd.try_clone().map_err(|e| CkptError::io("dup pty", e))?,
+            ))
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(stdio(&slave)?)
+            .stdout(stdio(&slave)?)
+            .stderr(stdio(&slave)?);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // SAFETY: only async-signal-safe calls (setsid, ioctl) run between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                tiocsctty(0, 0).map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| CkptError::io(format!("start {}", program.to_string_lossy()), e))?;
+        drop(slave);
+        let flags = fcntl(pair.master.as_raw_fd(), FcntlArg::F_GETFL)?;
+        fcntl(
+            pair.master.as_raw_fd(),
+            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+        )?;
+        Ok((
+            Pty {
+                master: pair.master,
+            },
+            child.id() as i32,
+        ))
+    }
+
+    /// Reads what the program has written so far (empty when nothing is waiting).
+    pub fn read_available(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match nix::unistd::read(self.master.as_raw_fd(), &mut buf) {
+                Ok(0) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Types `bytes` into the program's terminal.
+    pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match nix::unistd::write(&self.master, rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(e) => return Err(CkptError::io("write to the program", e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// The master's file descriptor, for polling.
+    pub fn fd(&self) -> RawFd {
+        self.master.as_raw_fd()
+    }
+}
+
+fn set_cloexec(fd: RawFd) -> Result<()> {
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    Ok(())
+}
+
+fn current_winsize() -> Option<Winsize> {
+    let mut ws = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize struct into `ws`.
+    let r = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) };
+    (r == 0 && ws.ws_col > 0).then_some(ws)
+}

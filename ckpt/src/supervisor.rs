@@ -1,0 +1,367 @@
+//! The supervisor: the control socket, the snapshot registry, and the session's processes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::process::{kill_hard, reap_children};
+use crate::{Channel, CkptError, Pty, Result};
+
+/// Identifies a snapshot in the registry; ids count up from 0 in registration order.
+pub type SnapshotId = u64;
+
+/// What the registry knows of a snapshot.
+#[derive(Debug)]
+pub struct SnapshotInfo {
+    /// The snapshot's process id.
+    pub pid: i32,
+    /// Its hello message (the snapshot's own description of where it stands).
+    pub hello: Value,
+    chan: Channel,
+}
+
+/// Something that happened in the session, as returned by [`Supervisor::poll`].
+#[derive(Debug)]
+pub enum Event {
+    /// A message from the live process.
+    Message(Value),
+    /// A new live process said hello (the first one, or a copy made by a resume); the
+    /// previous live process, if any, has been killed.
+    LiveConnected(i32),
+    /// The live process's connection closed: it exited or was killed.
+    LiveLost,
+    /// A snapshot registered.
+    Snapshot(SnapshotId),
+    /// Bytes the program wrote to its terminal.
+    Output(Vec<u8>),
+    /// One of the extra descriptors given to [`Supervisor::poll`] is readable.
+    Readable(RawFd),
+}
+
+/// Owns a checkpointed session: its pty, control socket and processes.
+#[derive(Debug)]
+pub struct Supervisor {
+    dir: PathBuf,
+    listener: UnixListener,
+    pty: Pty,
+    pending: Vec<Channel>,
+    holder: Option<(i32, Channel)>,
+    live: Option<(i32, Channel)>,
+    snapshots: BTreeMap<SnapshotId, SnapshotInfo>,
+    next_id: SnapshotId,
+    events: VecDeque<Event>,
+    pids: Vec<i32>,
+}
+
+impl Supervisor {
+    /// Creates the control socket and starts `program args` in a pty. The program finds the
+    /// socket in the environment as `FRED_SOCKET`, and this process's pid as `FRED_PID`.
+    pub fn start<S: AsRef<OsStr>>(
+        program: &OsStr,
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Result<Self> {
+        let dir = private_dir()?;
+        let sock = dir.join("control");
+        let listener = UnixListener::bind(&sock).map_err(|e| CkptError::io("bind socket", e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| CkptError::io("socket", e))?;
+        let mut env = env.to_vec();
+        env.push(("FRED_SOCKET".into(), sock.to_string_lossy().into_owned()));
+        env.push(("FRED_PID".into(), std::process::id().to_string()));
+        let (pty, pid) = match Pty::spawn(program, args, &env) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        Ok(Supervisor {
+            dir,
+            listener,
+            pty,
+            pending: Vec::new(),
+            holder: None,
+            live: None,
+            snapshots: BTreeMap::new(),
+            next_id: 0,
+            events: VecDeque::new(),
+            pids: vec![pid],
+        })
+    }
+
+    /// The live process's pid, if one is connected.
+    pub fn live_pid(&self) -> Option<i32> {
+        self.live.as_ref().map(|(p, _)| *p)
+    }
+
+    /// The registry entry of a snapshot.
+    pub fn snapshot(&self, id: SnapshotId) -> Option<&SnapshotInfo> {
+        self.snapshots.get(&id)
+    }
+
+    /// The ids of all registered snapshots, oldest first.
+    pub fn snapshot_ids(&self) -> Vec<SnapshotId> {
+        self.snapshots.keys().copied().collect()
+    }
+
+    /// Sends a message to the live process.
+    pub fn send(&mut self, msg: &Value) -> Result<()> {
+        match self.live.as_mut() {
+            Some((_, chan)) => chan.send(msg),
+            None => Err(CkptError::LiveGone),
+        }
+    }
+
+    /// Asks snapshot `id` for a fresh live copy. `request` is merged into the resume
+    /// message and reaches the copy. The copy announces itself later as
+    /// [`Event::LiveConnected`], at which point the old live process is killed.
+    pub fn resume(&mut self, id: SnapshotId, request: Value) -> Result<()> {
+        let snap = self
+            .snapshots
+            .get_mut(&id)
+            .ok_or(CkptError::NoSnapshot(id))?;
+        let mut msg = json!({"fred": "resume"});
+        if let (Some(m), Value::Object(extra)) = (msg.as_object_mut(), request) {
+            m.extend(extra);
+        }
+        snap.chan.send(&msg)
+    }
+
+    /// Removes a snapshot: its process exits when its connection closes.
+    pub fn drop_snapshot(&mut self, id: SnapshotId) {
+        if let Some(s) = self.snapshots.remove(&id) {
+            kill_hard(s.pid);
+        }
+    }
+
+    /// Sends SIGINT to the live process (as Ctrl-C would).
+    pub fn interrupt(&self) {
+        if let Some(pid) = self.live_pid() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGINT,
+            );
+        }
+    }
+
+    /// Kills the live process (for a restore that must not wait for it).
+    pub fn kill_live(&mut self) {
+        if let Some((pid, _)) = self.live.take() {
+            kill_hard(pid);
+        }
+    }
+
+    /// Types bytes into the program's terminal.
+    pub fn write_input(&self, bytes: &[u8]) -> Result<()> {
+        self.pty.write(bytes)
+    }
+
+    /// Waits up to `timeout` (forever if `None`) for something to happen and returns what
+    /// did. `extra` descriptors are watched too and reported as [`Event::Readable`].
+    pub fn poll(&mut self, timeout: Option<Duration>, extra: &[RawFd]) -> Result<Vec<Event>> {
+        if self.events.is_empty() {
+            self.wait(timeout, extra)?;
+        }
+        Ok(self.events.drain(..).collect())
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>, extra: &[RawFd]) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let mut watched: Vec<RawFd> = vec![self.listener.as_raw_fd(), self.pty.fd()];
+            if let Some((_, c)) = &self.live {
+                watched.push(c.fd());
+            }
+            watched.extend(self.pending.iter().map(Channel::fd));
+            watched.extend(self.snapshots.values().map(|s| s.chan.fd()));
+            if let Some((_, c)) = &self.holder {
+                watched.push(c.fd());
+            }
+            let first_extra = watched.len();
+            watched.extend_from_slice(extra);
+            let mut fds: Vec<libc::pollfd> = watched
+                .iter()
+                .map(|&fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let ms = match deadline {
+                None => 200,
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(200) as i32,
+            };
+            // SAFETY: `fds` is a valid array of pollfd of the given length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(CkptError::io("poll", e));
+                }
+            }
+            for p in &fds[first_extra..] {
+                if p.revents != 0 {
+                    self.events.push_back(Event::Readable(p.fd));
+                }
+            }
+            self.service()?;
+            reap_children();
+            if !self.events.is_empty() {
+                return Ok(());
+            }
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Accepts connections, reads every channel and the pty, and queues events.
+    fn service(&mut self) -> Result<()> {
+        while let Ok((stream, _)) = self.listener.accept() {
+            self.pending.push(Channel::new(stream)?);
+        }
+        let out = self.pty.read_available();
+        if !out.is_empty() {
+            self.events.push_back(Event::Output(out));
+        }
+        let mut still_pending = Vec::new();
+        for mut chan in std::mem::take(&mut self.pending) {
+            let mut msgs = chan.read_available()?.into_iter();
+            match msgs.next() {
+                None if chan.is_closed() => {}
+                None => still_pending.push(chan),
+                Some(hello) => self.register(chan, hello, msgs.collect())?,
+            }
+        }
+        self.pending.extend(still_pending);
+        if let Some((_, chan)) = self.live.as_mut() {
+            let msgs = chan.read_available()?;
+            let closed = chan.is_closed();
+            self.events.extend(msgs.into_iter().map(Event::Message));
+            if closed {
+                self.live = None;
+                self.events.push_back(Event::LiveLost);
+            }
+        }
+        let closed: Vec<SnapshotId> = self
+            .snapshots
+            .iter_mut()
+            .filter_map(|(id, s)| {
+                let _ = s.chan.read_available();
+                s.chan.is_closed().then_some(*id)
+            })
+            .collect();
+        for id in closed {
+            self.snapshots.remove(&id);
+        }
+        if let Some((_, chan)) = self.holder.as_mut() {
+            let _ = chan.read_available();
+        }
+        Ok(())
+    }
+
+    fn register(&mut self, chan: Channel, hello: Value, rest: Vec<Value>) -> Result<()> {
+        let pid = hello["pid"].as_i64().unwrap_or(0) as i32;
+        self.pids.push(pid);
+        match hello["hello"].as_str() {
+            Some("holder") => self.holder = Some((pid, chan)),
+            Some("live") => {
+                if let Some((old, _)) = self.live.take() {
+                    kill_hard(old);
+                }
+                self.live = Some((pid, chan));
+                self.events.push_back(Event::LiveConnected(pid));
+                self.events.extend(rest.into_iter().map(Event::Message));
+            }
+            Some("snapshot") => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.snapshots.insert(id, SnapshotInfo { pid, hello, chan });
+                self.events.push_back(Event::Snapshot(id));
+            }
+            _ => return Err(CkptError::Protocol(format!("unexpected hello {hello}"))),
+        }
+        Ok(())
+    }
+
+    /// Ends the session: closes every connection, kills every process it started or heard
+    /// from, reaps them, and removes the control socket.
+    pub fn shutdown(&mut self) {
+        self.pending.clear();
+        let snaps: Vec<i32> = self.snapshots.values().map(|s| s.pid).collect();
+        self.snapshots.clear();
+        self.live = None;
+        self.holder = None;
+        for pid in self.pids.iter().chain(snaps.iter()) {
+            if *pid > 0 {
+                kill_hard(*pid);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline {
+            reap_children();
+            let alive = self.pids.iter().any(|&p| p > 0 && is_alive(p));
+            if !alive {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.pids.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+
+    /// Where the control socket lives.
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn is_alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.contains(") Z "))
+            .unwrap_or(true)
+}
+
+/// A fresh directory only this user can enter, for the control socket.
+fn private_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    for i in 0..100u32 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = base.join(format!("fred-{}-{}-{}", std::process::id(), nanos, i));
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(CkptError::io("create socket directory", e)),
+        }
+    }
+    Err(CkptError::io(
+        "create socket directory",
+        std::io::Error::other("no free name"),
+    ))
+}

@@ -1,0 +1,125 @@
+//! The command line of `fred-pdb` (and, later, `fred-gdb`): the binaries' edge, where
+//! errors become one line on stderr and an exit status.
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use fred_pdb::{PdbConfig, PdbSession};
+
+use crate::output::{Stderr, Terminal};
+use crate::session::{Policy, Session};
+use crate::{batch, repl};
+
+/// `fred-pdb`: the real pdb, plus time travel.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fred-pdb",
+    version,
+    about = "pdb with time travel: reverse-step, reverse-next, reverse-finish, reverse-continue",
+    after_help = "Inside the session, fred-help lists fred's commands; everything else is pdb's."
+)]
+pub struct PdbArgs {
+    /// Run the commands in FILE (one per line, # comments) instead of a prompt.
+    #[arg(short = 'x', long = "batch", value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+    /// Print one JSON object per command on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// The Python interpreter to debug with.
+    #[arg(long, value_name = "PATH", default_value = "python3")]
+    pub python: OsString,
+    /// Debug a module, as `python3 -m MODULE`.
+    #[arg(short = 'm', value_name = "MODULE")]
+    pub module: Option<String>,
+    /// While the program runs, checkpoint it every this many milliseconds (0: only at
+    /// prompts).
+    #[arg(long, value_name = "MS", default_value_t = 100)]
+    pub checkpoint_interval: u64,
+    /// At a prompt, checkpoint if the newest checkpoint is at least this many events back.
+    #[arg(long, value_name = "EVENTS", default_value_t = 1000)]
+    pub checkpoint_spacing: u64,
+    /// Keep at most this many checkpoints (older ones are thinned out).
+    #[arg(long, value_name = "N", default_value_t = 48)]
+    pub max_checkpoints: usize,
+    /// The script and its arguments (with -m, the module's arguments).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "SCRIPT [ARGS]"
+    )]
+    pub program: Vec<String>,
+}
+
+/// Runs `fred-pdb` and returns its exit status.
+pub fn main_pdb() -> i32 {
+    let args = PdbArgs::parse();
+    match run_pdb(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fred-pdb: {e:#}");
+            2
+        }
+    }
+}
+
+fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
+    let (module, target, prog_args) = match (&args.module, args.program.split_first()) {
+        (Some(m), _) => (true, m.clone(), args.program.clone()),
+        (None, Some((script, rest))) => (false, script.clone(), rest.to_vec()),
+        (None, None) => bail!("no script given; usage: fred-pdb [OPTIONS] script.py [ARGS]"),
+    };
+    if !module && !std::path::Path::new(&target).is_file() {
+        bail!("{target}: no such file");
+    }
+    let script = match &args.batch {
+        Some(f) => Some(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        ),
+        None => None,
+    };
+    fred_ckpt::become_subreaper().context("cannot become a subreaper")?;
+    let (int_read, int_write) = std::os::unix::net::UnixStream::pair()?;
+    int_read.set_nonblocking(true)?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, int_write)?;
+    let interactive = script.is_none();
+    let config = PdbConfig {
+        python: args.python.clone(),
+        module,
+        target,
+        args: prog_args,
+        forward_stdin: !interactive || std::io::stdin().is_terminal(),
+        interrupt_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&int_read)),
+        auto_checkpoint_ms: args.checkpoint_interval,
+    };
+    let dbg = if args.json {
+        PdbSession::start(&config, &mut Stderr)
+    } else {
+        PdbSession::start(&config, &mut Terminal)
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = Policy {
+        prompt_spacing: args.checkpoint_spacing.max(1),
+        max_checkpoints: args.max_checkpoints,
+    };
+    let mut session = match Session::new(Box::new(dbg), policy) {
+        Ok(s) => s,
+        Err(e) => bail!("{e}"),
+    };
+    let code = match script {
+        Some(text) => batch::run(&mut session, &text, args.json),
+        None => match repl::run(&mut session, repl::history_file("fred-pdb")) {
+            Ok(false) => 0,
+            Ok(true) => 1,
+            Err(e) => {
+                session.close();
+                bail!("terminal: {e}");
+            }
+        },
+    };
+    session.close();
+    drop(int_read);
+    Ok(code)
+}

@@ -1,0 +1,121 @@
+//! Parsing a command line into a fred command or a line for the debugger.
+
+/// A command the user typed, as fred sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `reverse-step [N]` / `rs`.
+    ReverseStep(u64),
+    /// `reverse-next [N]` / `rn`.
+    ReverseNext(u64),
+    /// `reverse-finish` / `rf`.
+    ReverseFinish,
+    /// `reverse-continue [N]` / `rc`.
+    ReverseContinue(u64),
+    /// `fred-checkpoint` / `ckpt`.
+    Checkpoint,
+    /// `fred-restart N`.
+    Restart(u64),
+    /// `fred-history`.
+    History,
+    /// `fred-goto N`.
+    Goto(u64),
+    /// `fred-undo [N]`.
+    Undo(u64),
+    /// `fred-help`.
+    Help,
+    /// Anything else: passed to the debugger unchanged.
+    Debugger(String),
+}
+
+/// A command line fred could not make sense of; the message is one line for the user.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+/// The help text of `fred-help`.
+pub const HELP: &str = "\
+fred commands (everything else goes to the debugger unchanged):
+  reverse-step [N]      rs   back to the stop before this one (steps into calls backwards)
+  reverse-next [N]      rn   back to the previous line in this frame (over calls)
+  reverse-finish        rf   back to where the current function was called
+  reverse-continue [N]  rc   back to the previous breakpoint hit (or the start)
+  fred-checkpoint       ckpt take a checkpoint now
+  fred-restart N             go to checkpoint N
+  fred-history               the timeline: commands, checkpoints, where you are
+  fred-goto N                go to the state after history entry N
+  fred-undo [N]              undo the last N forward commands
+  fred-help                  this list
+";
+
+/// Parses one line. Reverse commands and `fred-` commands are fred's; the rest is the
+/// debugger's.
+pub fn parse(line: &str) -> Result<Command, ParseError> {
+    let trimmed = line.trim();
+    let (word, rest) = match trimmed.find(char::is_whitespace) {
+        Some(i) => (&trimmed[..i], trimmed[i..].trim()),
+        None => (trimmed, ""),
+    };
+    let count = |name: &str| -> Result<u64, ParseError> {
+        if rest.is_empty() {
+            return Ok(1);
+        }
+        match rest.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ParseError(format!(
+                "{name}: expected a positive count, got '{rest}'"
+            ))),
+        }
+    };
+    let number = |name: &str| -> Result<u64, ParseError> {
+        rest.parse::<u64>()
+            .map_err(|_| ParseError(format!("{name}: expected a number, got '{rest}'")))
+    };
+    let none = |name: &str, c: Command| -> Result<Command, ParseError> {
+        if rest.is_empty() {
+            Ok(c)
+        } else {
+            Err(ParseError(format!("{name} takes no argument")))
+        }
+    };
+    match word {
+        "reverse-step" | "rs" => Ok(Command::ReverseStep(count("reverse-step")?)),
+        "reverse-next" | "rn" => Ok(Command::ReverseNext(count("reverse-next")?)),
+        "reverse-finish" | "rf" => none("reverse-finish", Command::ReverseFinish),
+        "reverse-continue" | "rc" => Ok(Command::ReverseContinue(count("reverse-continue")?)),
+        "fred-checkpoint" | "ckpt" => none("fred-checkpoint", Command::Checkpoint),
+        "fred-restart" => Ok(Command::Restart(number("fred-restart")?)),
+        "fred-history" => none("fred-history", Command::History),
+        "fred-goto" => Ok(Command::Goto(number("fred-goto")?)),
+        "fred-undo" => Ok(Command::Undo(count("fred-undo")?)),
+        "fred-help" => none("fred-help", Command::Help),
+        w if w.starts_with("fred-") || w.starts_with("reverse-") => Err(ParseError(format!(
+            "unknown command '{w}'; fred-help lists fred's commands"
+        ))),
+        _ => Ok(Command::Debugger(line.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_counts_and_passthrough() {
+        assert_eq!(parse("rs"), Ok(Command::ReverseStep(1)));
+        assert_eq!(parse("reverse-next 3"), Ok(Command::ReverseNext(3)));
+        assert_eq!(parse("rc 2"), Ok(Command::ReverseContinue(2)));
+        assert_eq!(parse("fred-goto 4"), Ok(Command::Goto(4)));
+        assert_eq!(parse("p x"), Ok(Command::Debugger("p x".into())));
+        assert_eq!(parse("  next"), Ok(Command::Debugger("  next".into())));
+    }
+
+    #[test]
+    fn bad_arguments_are_one_line_errors() {
+        assert!(parse("rs 0").is_err());
+        assert!(parse("rs x").is_err());
+        assert!(parse("fred-goto").is_err());
+        assert!(parse("rf 2").is_err());
+        let e = parse("fred-bogus").unwrap_err();
+        assert!(e.0.contains("fred-bogus") && !e.0.contains('\n'));
+    }
+}

@@ -1,0 +1,287 @@
+//! The reverse algorithms, each one function over the timeline.
+//!
+//! Every reverse command is "find the last stop before now that satisfies a predicate".
+//! [`find_last`] answers that with the checkpoints: it scans the stretch after the newest
+//! checkpoint before now, and only if the answer is not there the stretch before it, and so
+//! on, so the cost is proportional to how far back the answer lies, not to the length of
+//! the history. The scans happen inside the debugged process (no round trip per step).
+//! Each algorithm returns a [`Target`]; the session then lands there with a replay.
+
+use fred_personality::{
+    Debugger, DebuggerError, EventKind, Found, Location, Query, StopKind, Time,
+};
+
+use crate::timeline::Timeline;
+
+/// Where a reverse command wants to go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The event to land on.
+    pub time: Time,
+    /// Where the program must be at that event (checked after the replay).
+    pub expect: Option<Location>,
+    /// Something to tell the user (e.g. that the start of history was reached).
+    pub note: Option<String>,
+}
+
+/// Why a reverse command cannot go anywhere.
+#[derive(Debug, thiserror::Error)]
+pub enum ReverseError {
+    /// Nothing is recorded before the current position.
+    #[error("Already at the start of recorded history.")]
+    AtStart,
+    /// `reverse-finish` in the outermost frame.
+    #[error("\"reverse-finish\" not meaningful in the outermost frame.")]
+    Outermost,
+    /// The debugger failed underneath.
+    #[error(transparent)]
+    Debugger(#[from] DebuggerError),
+}
+
+/// The last matches of a search, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    /// The matches (at most the query's `keep`), oldest first.
+    pub found: Vec<Found>,
+    /// The frame the query was tied to was entered inside the searched history, so no
+    /// earlier match can belong to it.
+    pub broke: bool,
+}
+
+/// Finds the last `q.keep` stops before `before` that match `q`, scanning the stretches
+/// between checkpoints from the newest back, and stopping as soon as enough are found.
+pub fn find_last(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    before: Time,
+    q: &Query,
+) -> Result<Search, DebuggerError> {
+    let mut out = Search::default();
+    let mut upper = before;
+    for ck in tl.before(before) {
+        if ck.time >= upper {
+            continue;
+        }
+        let want = Query {
+            keep: q.keep - out.found.len(),
+            ..q.clone()
+        };
+        let r = dbg.scan(&ck, upper, &want)?;
+        for new in dbg.new_checkpoints() {
+            tl.add(new, false);
+        }
+        let mut found = r.found;
+        found.append(&mut out.found);
+        out.found = found;
+        if r.broke {
+            out.broke = true;
+            break;
+        }
+        if out.found.len() >= q.keep {
+            break;
+        }
+        upper = ck.time;
+    }
+    Ok(out)
+}
+
+/// Where an algorithm starts from: the current stop, or for a program that died of an
+/// exception, the statement that raised it.
+#[derive(Clone, Copy, Debug)]
+struct Origin {
+    time: Time,
+    depth: u32,
+    event: EventKind,
+    /// Resolving the origin already went one step back (from the end to the raise).
+    stepped: bool,
+}
+
+fn origin(dbg: &mut dyn Debugger, tl: &mut Timeline) -> Result<Option<Origin>, ReverseError> {
+    let pos = dbg.position().clone();
+    match pos.kind {
+        StopKind::Stop => Ok(Some(Origin {
+            time: pos.time,
+            depth: pos.depth.unwrap_or(1),
+            event: pos.event.unwrap_or(EventKind::Line),
+            stepped: false,
+        })),
+        StopKind::PostMortem => {
+            let q = Query {
+                kinds: Some(vec![EventKind::Exception]),
+                depth: pos.depth,
+                keep: 1,
+                ..Query::default()
+            };
+            let s = find_last(dbg, tl, pos.time, &q)?;
+            Ok(s.found.last().map(|f| Origin {
+                time: f.time,
+                depth: f.depth,
+                event: f.event,
+                stepped: true,
+            }))
+        }
+        StopKind::Finished => Ok(None),
+    }
+}
+
+fn target(f: &Found, note: Option<String>) -> Target {
+    Target {
+        time: f.time,
+        expect: Some(f.location.clone()),
+        note,
+    }
+}
+
+const START_NOTE: &str = "Reached the start of recorded history.";
+
+/// `reverse-step N`: the stop N single steps back, so that `step` from there comes here.
+/// From a program that died of an exception, the first step back lands on the statement
+/// that raised it, live, with its locals.
+pub fn reverse_step(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    n: u64,
+) -> Result<Target, ReverseError> {
+    let now = dbg.position().time;
+    let mut n = n as usize;
+    let mut before = now;
+    if let Some(o) = origin(dbg, tl)? {
+        if o.stepped {
+            if n == 1 {
+                return Ok(Target {
+                    time: o.time,
+                    expect: None,
+                    note: None,
+                });
+            }
+            n -= 1;
+            before = o.time;
+        }
+    }
+    let q = Query {
+        keep: n,
+        ..Query::default()
+    };
+    let s = find_last(dbg, tl, before, &q)?;
+    match s.found.first() {
+        None => Err(ReverseError::AtStart),
+        Some(f) if s.found.len() < n => Ok(target(f, Some(START_NOTE.into()))),
+        Some(f) => Ok(target(f, None)),
+    }
+}
+
+/// The statements a `next` in a frame can start from: its lines and the exceptions it
+/// stopped at (not its `--Call--` stop, so that at a function's first line going back
+/// leaves the function, as gdb does).
+fn lines_at(depth: u32) -> Query {
+    Query {
+        kinds: Some(vec![EventKind::Line, EventKind::Exception]),
+        depth: Some(depth),
+        floor: Some(depth),
+        keep: 1,
+        ..Query::default()
+    }
+}
+
+/// `reverse-next N`: back to the previous line executed in the current frame, over calls;
+/// at the first line of a function, to the caller's line that made the call.
+pub fn reverse_next(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    n: u64,
+) -> Result<Target, ReverseError> {
+    let Some(mut at) = origin(dbg, tl)? else {
+        return reverse_step(dbg, tl, n);
+    };
+    let mut last: Option<Found> = None;
+    let mut left = if at.stepped { n - 1 } else { n };
+    if at.stepped && left == 0 {
+        return Ok(Target {
+            time: at.time,
+            expect: None,
+            note: None,
+        });
+    }
+    while left > 0 {
+        let depth = if at.event == EventKind::Call {
+            at.depth.saturating_sub(1).max(1)
+        } else {
+            at.depth
+        };
+        let mut s = find_last(dbg, tl, at.time, &lines_at(depth))?;
+        if s.found.is_empty() && s.broke && depth > 1 {
+            s = find_last(dbg, tl, at.time, &lines_at(depth - 1))?;
+        }
+        match s.found.pop() {
+            Some(f) => {
+                at = Origin {
+                    time: f.time,
+                    depth: f.depth,
+                    event: f.event,
+                    stepped: false,
+                };
+                last = Some(f);
+            }
+            None => {
+                return match last {
+                    Some(f) => Ok(target(&f, Some(START_NOTE.into()))),
+                    None => Err(ReverseError::AtStart),
+                }
+            }
+        }
+        left -= 1;
+    }
+    Ok(target(&last.expect("at least one step"), None))
+}
+
+/// `reverse-finish`: back to the caller's line that called the current function, before
+/// the call.
+pub fn reverse_finish(dbg: &mut dyn Debugger, tl: &mut Timeline) -> Result<Target, ReverseError> {
+    let Some(at) = origin(dbg, tl)? else {
+        return reverse_step(dbg, tl, 1);
+    };
+    if at.depth <= 1 {
+        return Err(ReverseError::Outermost);
+    }
+    let q = Query {
+        kinds: Some(vec![EventKind::Line]),
+        depth: Some(at.depth - 1),
+        floor: Some(at.depth),
+        keep: 1,
+        ..Query::default()
+    };
+    let s = find_last(dbg, tl, at.time, &q)?;
+    match s.found.last() {
+        Some(f) => Ok(target(f, None)),
+        None => Err(ReverseError::AtStart),
+    }
+}
+
+/// `reverse-continue N`: back to the Nth most recent earlier point where an enabled
+/// breakpoint would have stopped (conditions evaluated there); with none, to the start.
+pub fn reverse_continue(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    n: u64,
+) -> Result<Target, ReverseError> {
+    let now = dbg.position().time;
+    let start = tl.start().clone();
+    if now <= start.time {
+        return Err(ReverseError::AtStart);
+    }
+    let q = Query {
+        kinds: Some(vec![EventKind::Line]),
+        breakpoints: true,
+        keep: n as usize,
+        ..Query::default()
+    };
+    let s = find_last(dbg, tl, now, &q)?;
+    match s.found.first() {
+        Some(f) if s.found.len() as u64 >= n => Ok(target(f, None)),
+        _ => Ok(Target {
+            time: start.time,
+            expect: start.location.clone(),
+            note: Some("No earlier breakpoint hit in recorded history; at the start.".to_string()),
+        }),
+    }
+}

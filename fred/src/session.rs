@@ -1,0 +1,396 @@
+//! A debugging session: one command at a time, against the debugger and the timeline.
+
+use std::time::Instant;
+
+use fred_personality::{
+    Checkpoint, CommandClass, Debugger, DebuggerError, Location, Output, Position, StopKind, Time,
+};
+
+use crate::command::{parse, Command, HELP};
+use crate::reverse::{self, ReverseError, Target};
+use crate::timeline::Timeline;
+
+/// How the session places checkpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// At a prompt after running forward, take a checkpoint if the newest one is at least
+    /// this many events back.
+    pub prompt_spacing: Time,
+    /// Keep at most this many checkpoints (older ones are thinned out exponentially).
+    pub max_checkpoints: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            prompt_spacing: 1000,
+            max_checkpoints: 48,
+        }
+    }
+}
+
+/// What running one command came to.
+#[derive(Clone, Debug, Default)]
+pub struct Reply {
+    /// The command failed; one line for the user.
+    pub error: Option<String>,
+    /// The session should end.
+    pub quit: bool,
+    /// The debugger or program is gone for good; the session cannot go on.
+    pub fatal: bool,
+}
+
+impl Reply {
+    fn error(msg: impl Into<String>) -> Self {
+        Reply {
+            error: Some(msg.into()),
+            ..Reply::default()
+        }
+    }
+}
+
+/// A session: a debugger personality plus the timeline of what happened in it.
+pub struct Session {
+    dbg: Box<dyn Debugger>,
+    tl: Timeline,
+    policy: Policy,
+}
+
+impl Session {
+    /// Starts the timeline at the debugger's current (first) stop, with a checkpoint there.
+    pub fn new(mut dbg: Box<dyn Debugger>, policy: Policy) -> Result<Self, DebuggerError> {
+        let start = dbg.position().clone();
+        if start.kind != StopKind::Stop {
+            return Err(DebuggerError::Gone(
+                "the program ended before its first line could run".into(),
+            ));
+        }
+        let first = dbg.checkpoint()?;
+        let tl = Timeline::new(start, first, policy.max_checkpoints);
+        Ok(Session { dbg, tl, policy })
+    }
+
+    /// Where the program stands.
+    pub fn position(&self) -> &Position {
+        self.dbg.position()
+    }
+
+    /// The debugger's prompt.
+    pub fn prompt(&self) -> &str {
+        self.dbg.prompt()
+    }
+
+    /// The timeline (for reports and tests).
+    pub fn timeline(&self) -> &Timeline {
+        &self.tl
+    }
+
+    /// Runs one command line; what it prints goes to `out`.
+    pub fn run(&mut self, line: &str, out: &mut dyn Output) -> Reply {
+        let cmd = match parse(line) {
+            Ok(c) => c,
+            Err(e) => return Reply::error(e.0),
+        };
+        let result = match cmd {
+            Command::ReverseStep(n) => self.travel(out, |d, t| reverse::reverse_step(d, t, n)),
+            Command::ReverseNext(n) => self.travel(out, |d, t| reverse::reverse_next(d, t, n)),
+            Command::ReverseFinish => self.travel(out, reverse::reverse_finish),
+            Command::ReverseContinue(n) => {
+                self.travel(out, |d, t| reverse::reverse_continue(d, t, n))
+            }
+            Command::Checkpoint => self.manual_checkpoint(out),
+            Command::Restart(n) => self.restart_checkpoint(n, out),
+            Command::History => {
+                out.debugger(&self.history());
+                Ok(Reply::default())
+            }
+            Command::Goto(n) => self.goto_entry(n, out),
+            Command::Undo(n) => self.undo(n, out),
+            Command::Help => {
+                out.debugger(HELP);
+                Ok(Reply::default())
+            }
+            Command::Debugger(line) => self.debugger_command(&line, out),
+        };
+        match result {
+            Ok(r) => r,
+            Err(e @ DebuggerError::Gone(_)) => Reply {
+                error: Some(e.to_string()),
+                fatal: true,
+                ..Reply::default()
+            },
+            Err(e) => Reply::error(e.to_string()),
+        }
+    }
+
+    /// Ends the session and every process of it.
+    pub fn close(&mut self) {
+        self.dbg.close();
+    }
+
+    fn debugger_command(
+        &mut self,
+        line: &str,
+        out: &mut dyn Output,
+    ) -> Result<Reply, DebuggerError> {
+        let before = self.dbg.position().clone();
+        match self.dbg.classify(line) {
+            CommandClass::Quit => {
+                return Ok(Reply {
+                    quit: true,
+                    ..Reply::default()
+                })
+            }
+            CommandClass::Restart => {
+                let start = self.tl.start().clone();
+                self.land(start.time, start.location.clone(), out)?;
+                self.tl.set_cursor(0);
+                return Ok(Reply::default());
+            }
+            CommandClass::Motion if before.kind != StopKind::Stop => {
+                return Ok(Reply::error(
+                    "The program has ended; go back with a reverse command, or 'restart'.",
+                ))
+            }
+            _ => {}
+        }
+        let class = self.dbg.classify(line);
+        let after = match self.dbg.execute(line, out) {
+            Ok(p) => p,
+            Err(DebuggerError::Gone(why)) if before.kind == StopKind::Stop => {
+                // The program's process died under us (os._exit, a signal): go back to
+                // where the command started, which the checkpoints still hold.
+                self.land(before.time, before.location.clone(), out)?;
+                return Ok(Reply::error(format!(
+                    "{why} while running '{}'; back where it started.",
+                    line.trim()
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        self.absorb_checkpoints();
+        let moved = after.time != before.time;
+        let branches = moved || class == CommandClass::Mutates;
+        if branches && self.tl.in_the_past() {
+            for id in self.tl.drop_after(before.time) {
+                self.dbg.drop_checkpoint(id);
+            }
+        }
+        if branches {
+            self.tl
+                .record(line, before.time, after.clone(), moved, branches);
+        }
+        if after.kind == StopKind::Stop {
+            if class == CommandClass::Mutates {
+                // Replay would not redo this change, so pin the changed state.
+                for id in self.tl.drop_after(after.time) {
+                    self.dbg.drop_checkpoint(id);
+                }
+                let ck = self.dbg.checkpoint()?;
+                self.tl.add(ck, true);
+            } else if moved {
+                let newest = self.tl.restore_point(after.time).map_or(0, |c| c.time);
+                if after.time - newest >= self.policy.prompt_spacing {
+                    self.checkpoint_quietly();
+                }
+            }
+        }
+        self.thin();
+        Ok(Reply::default())
+    }
+
+    /// Runs a reverse algorithm and lands on its target. A failed search leaves the user
+    /// where they were.
+    fn travel<F>(&mut self, out: &mut dyn Output, alg: F) -> Result<Reply, DebuggerError>
+    where
+        F: FnOnce(&mut dyn Debugger, &mut Timeline) -> Result<Target, ReverseError>,
+    {
+        let home = self.dbg.position().clone();
+        if home.kind == StopKind::Stop && !self.tl.has_stop_checkpoint_at(home.time) {
+            self.checkpoint_quietly();
+        }
+        let started = Instant::now();
+        let result = alg(self.dbg.as_mut(), &mut self.tl);
+        self.absorb_checkpoints();
+        let target = match result {
+            Ok(t) => t,
+            Err(ReverseError::Debugger(e)) => return Err(e),
+            Err(e) => {
+                if self.dbg.position().time != home.time {
+                    self.land(home.time, home.location.clone(), &mut Quiet)?;
+                }
+                return Ok(Reply::error(e.to_string()));
+            }
+        };
+        let landed = self.land(target.time, target.expect.clone(), out);
+        let _ = started;
+        if let Some(note) = &target.note {
+            out.debugger(&format!("{note}\n"));
+        }
+        match landed {
+            Ok(_) => Ok(Reply::default()),
+            Err(e) => Ok(Reply::error(e.to_string())),
+        }
+    }
+
+    /// Goes to event `time` (restore the latest checkpoint at or before it, replay), and
+    /// checks that the replay reached the recorded place.
+    fn land(
+        &mut self,
+        time: Time,
+        expect: Option<Location>,
+        out: &mut dyn Output,
+    ) -> Result<Position, DebuggerError> {
+        let ck = self
+            .tl
+            .restore_point(time)
+            .cloned()
+            .ok_or_else(|| DebuggerError::Failed(format!("no checkpoint before t={time}")))?;
+        let pos = self.dbg.goto(&ck, time, out)?;
+        self.absorb_checkpoints();
+        self.tl.moved_to(pos.time);
+        self.thin();
+        let place_ok = match (&expect, &pos.location) {
+            (Some(e), Some(p)) => e.file == p.file && e.line == p.line,
+            _ => true,
+        };
+        if pos.time != time || !place_ok {
+            return Err(DebuggerError::Failed(format!(
+                "replay diverged: expected t={} at {}, reached t={} at {}",
+                time,
+                expect.map_or("?".to_string(), |l| l.to_string()),
+                pos.time,
+                pos.location
+                    .map_or("the end".to_string(), |l| l.to_string()),
+            )));
+        }
+        Ok(pos)
+    }
+
+    fn manual_checkpoint(&mut self, out: &mut dyn Output) -> Result<Reply, DebuggerError> {
+        let ck = self.dbg.checkpoint()?;
+        out.debugger(&format!("Checkpoint {} at t={}.\n", ck.id, ck.time));
+        self.tl.add(ck, true);
+        self.thin();
+        Ok(Reply::default())
+    }
+
+    fn restart_checkpoint(&mut self, n: u64, out: &mut dyn Output) -> Result<Reply, DebuggerError> {
+        let Some(ck) = self
+            .tl
+            .checkpoints()
+            .iter()
+            .find(|k| k.ck.id == n)
+            .map(|k| k.ck.clone())
+        else {
+            return Ok(Reply::error(format!(
+                "No checkpoint {n}; fred-history lists them."
+            )));
+        };
+        let pos = self.dbg.goto(&ck, ck.time, out)?;
+        self.absorb_checkpoints();
+        self.tl.moved_to(pos.time);
+        Ok(Reply::default())
+    }
+
+    fn goto_entry(&mut self, n: u64, out: &mut dyn Output) -> Result<Reply, DebuggerError> {
+        let Some(e) = self.tl.entries().get(n as usize).cloned() else {
+            return Ok(Reply::error(format!(
+                "No history entry {n}; the last is {}.",
+                self.tl.entries().len() - 1
+            )));
+        };
+        self.land(e.after.time, e.after.location.clone(), out)?;
+        self.tl.set_cursor(n as usize);
+        Ok(Reply::default())
+    }
+
+    fn undo(&mut self, n: u64, out: &mut dyn Output) -> Result<Reply, DebuggerError> {
+        let Some((time, entry)) = self.tl.undo_target(n) else {
+            return Ok(Reply::error(format!(
+                "Fewer than {n} forward commands to undo."
+            )));
+        };
+        let expect = self.tl.entries()[entry].after.location.clone();
+        let expect = (self.tl.entries()[entry].after.time == time)
+            .then_some(expect)
+            .flatten();
+        self.land(time, expect, out)?;
+        self.tl.set_cursor(entry);
+        Ok(Reply::default())
+    }
+
+    fn checkpoint_quietly(&mut self) {
+        if let Ok(ck) = self.dbg.checkpoint() {
+            self.tl.add(ck, false);
+        }
+    }
+
+    fn absorb_checkpoints(&mut self) {
+        for ck in self.dbg.new_checkpoints() {
+            self.tl.add(ck, false);
+        }
+    }
+
+    fn thin(&mut self) {
+        let now = self.dbg.position().time;
+        for id in self.tl.thin(now) {
+            self.dbg.drop_checkpoint(id);
+        }
+    }
+
+    /// The text of `fred-history`.
+    pub fn history(&self) -> String {
+        let mut s = String::from("History (* marks where you are):\n");
+        let cursor = self.tl.cursor();
+        for (i, e) in self.tl.entries().iter().enumerate() {
+            if e.dropped > 0 {
+                s.push_str(&format!(
+                    "       -- new branch: {} entr{} of the old future dropped --\n",
+                    e.dropped,
+                    if e.dropped == 1 { "y" } else { "ies" }
+                ));
+            }
+            s.push_str(&format!(
+                "{} {:4}  {:<28} {}\n",
+                if i == cursor { "*" } else { " " },
+                i,
+                e.command.trim(),
+                describe(&e.after)
+            ));
+        }
+        s.push_str("Checkpoints:");
+        for k in self.tl.checkpoints() {
+            s.push_str(&format!(" {}@t={}", k.ck.id, k.ck.time));
+            if !k.ck.at_stop {
+                s.push_str("(mid-run)");
+            }
+        }
+        s.push('\n');
+        s.push_str(&format!("Now: {}\n", describe(self.dbg.position())));
+        s
+    }
+
+    /// Checkpoints of the timeline (ids and times), for reports.
+    pub fn checkpoints(&self) -> Vec<Checkpoint> {
+        self.tl.checkpoints().iter().map(|k| k.ck.clone()).collect()
+    }
+}
+
+/// A short description of a position: `t=12 demo.py:4 f`.
+pub fn describe(p: &Position) -> String {
+    match (&p.kind, &p.location) {
+        (StopKind::Finished, _) => format!("t={} (program finished)", p.time),
+        (StopKind::PostMortem, Some(l)) => format!("t={} (post-mortem at {l})", p.time),
+        (_, Some(l)) => format!("t={} {l}", p.time),
+        (_, None) => format!("t={}", p.time),
+    }
+}
+
+/// An [`Output`] that drops everything.
+struct Quiet;
+
+impl Output for Quiet {
+    fn program(&mut self, _: &[u8]) {}
+    fn debugger(&mut self, _: &str) {}
+}

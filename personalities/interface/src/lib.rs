@@ -1,0 +1,195 @@
+//! The interface between fred's timeline and a debugger.
+//!
+//! fred's reverse algorithms never speak pdb or gdb. They see the debugged program as a
+//! sequence of numbered events (its *time*) and ask a [`Debugger`] for a few primitives:
+//! run a user command, take a checkpoint, go to an event from a checkpoint, and scan the
+//! stretch after a checkpoint for the last events that match a [`Query`]. A personality
+//! (the pdb one, the gdb one) implements them in its debugger's terms.
+
+use serde::{Deserialize, Serialize};
+
+/// A point on the timeline: the number of events the program has executed. Every stop the
+/// user can see has a distinct time, and the same time is the same program state again.
+pub type Time = u64;
+
+/// Identifies a checkpoint of the debugged session.
+pub type CheckpointId = u64;
+
+/// A source position.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// Absolute path of the source file.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u32,
+    /// The function (or `<module>`) executing there.
+    pub function: String,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = std::path::Path::new(&self.file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.file.clone());
+        write!(f, "{}:{} {}", name, self.line, self.function)
+    }
+}
+
+/// What kind of place the program is stopped at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopKind {
+    /// Stopped at an event, with live frames.
+    Stop,
+    /// The program has run to its end.
+    Finished,
+    /// The program died of an uncaught exception or a fatal signal; frames are inspectable.
+    PostMortem,
+}
+
+/// The kind of event a stop is at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// About to execute a new line.
+    Line,
+    /// Entering a function.
+    Call,
+    /// About to return from a function.
+    Return,
+    /// An exception was raised.
+    Exception,
+}
+
+/// Where the program stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The event the program is stopped at (for an ended program, one past the last event).
+    pub time: Time,
+    /// Stopped, finished or post-mortem.
+    pub kind: StopKind,
+    /// The innermost frame's source position, if there is a frame.
+    pub location: Option<Location>,
+    /// Call depth of the innermost frame (1 = the main module or `main`).
+    pub depth: Option<u32>,
+    /// The kind of event stopped at, when stopped.
+    pub event: Option<EventKind>,
+}
+
+/// A checkpoint: a saved state of the session that can be restored any number of times.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Its id.
+    pub id: CheckpointId,
+    /// The event it was taken at.
+    pub time: Time,
+    /// Taken at a stop (so its own event is a place the user could stand), rather than in
+    /// the middle of a run.
+    pub at_stop: bool,
+}
+
+/// What a scan looks for: stops (events that single-stepping would stop at) before a time.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Query {
+    /// Only these kinds of event; all kinds when `None`.
+    pub kinds: Option<Vec<EventKind>>,
+    /// Only events at this call depth.
+    pub depth: Option<u32>,
+    /// An event shallower than this forgets every match before it (the frame that the
+    /// matches belonged to has returned), and the result says `broke`.
+    pub floor: Option<u32>,
+    /// Only events where an enabled breakpoint would stop (its condition evaluated).
+    pub breakpoints: bool,
+    /// How many of the last matches to return.
+    pub keep: usize,
+}
+
+/// One matching event found by a scan.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Found {
+    /// When.
+    pub time: Time,
+    /// At which call depth.
+    pub depth: u32,
+    /// What kind of event.
+    pub event: EventKind,
+    /// Where.
+    pub location: Location,
+}
+
+/// What a scan found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ScanResult {
+    /// The last matches, oldest first (at most `keep`).
+    pub found: Vec<Found>,
+    /// Whether an event shallower than the query's floor happened in the stretch.
+    pub broke: bool,
+}
+
+/// How a command the user typed relates to the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommandClass {
+    /// Runs the program forward (step, next, continue, ...).
+    Motion,
+    /// Only looks (print a name, list, where, break, ...): the timeline is untouched.
+    Inspect,
+    /// May change the program's state without running it (assignments, calls, jump):
+    /// replaying the past would not reproduce it, so a checkpoint must pin it.
+    Mutates,
+    /// Ends the session.
+    Quit,
+    /// Starts the program again from the beginning.
+    Restart,
+}
+
+/// Receives what a command prints, as it prints it.
+pub trait Output {
+    /// Bytes the program wrote to its terminal.
+    fn program(&mut self, bytes: &[u8]);
+    /// Text the debugger printed.
+    fn debugger(&mut self, text: &str);
+}
+
+/// Errors of a debugger personality.
+#[derive(Debug, thiserror::Error)]
+pub enum DebuggerError {
+    /// The debugger or the program process is gone.
+    #[error("{0}")]
+    Gone(String),
+    /// The debugger refused (for example a checkpoint of a multi-threaded program).
+    #[error("{0}")]
+    Refused(String),
+    /// Something failed underneath (I/O, protocol).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Result type of the [`Debugger`] trait.
+pub type Result<T> = std::result::Result<T, DebuggerError>;
+
+/// A debugger driven by fred: the whole interface the timeline and algorithms use.
+pub trait Debugger {
+    /// The debugger's prompt, e.g. `(Pdb) `.
+    fn prompt(&self) -> &str;
+    /// How `line` relates to the timeline.
+    fn classify(&self, line: &str) -> CommandClass;
+    /// Where the program stands now.
+    fn position(&self) -> &Position;
+    /// Passes a command to the debugger unchanged and waits for its next prompt.
+    fn execute(&mut self, line: &str, out: &mut dyn Output) -> Result<Position>;
+    /// Takes a checkpoint at the current stop.
+    fn checkpoint(&mut self) -> Result<Checkpoint>;
+    /// Checkpoints the debugger took by itself since the last call (during long runs).
+    fn new_checkpoints(&mut self) -> Vec<Checkpoint>;
+    /// Discards a checkpoint.
+    fn drop_checkpoint(&mut self, id: CheckpointId);
+    /// Restores checkpoint `from` and runs silently to event `time`, where the debugger
+    /// shows the stop as it would after a step. Replayed program output is not shown.
+    fn goto(&mut self, from: &Checkpoint, time: Time, out: &mut dyn Output) -> Result<Position>;
+    /// Restores checkpoint `from` and runs silently up to (not including) event `until`,
+    /// collecting the last stops that match `query`, from the checkpoint's own event on.
+    fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult>;
+    /// Ends the session and every process of it.
+    fn close(&mut self);
+}

@@ -1,0 +1,100 @@
+//! Which pdb commands run the program, which only look, and which may change its state.
+
+use fred_personality::CommandClass;
+
+const MOTION: &[&str] = &[
+    "s", "step", "n", "next", "c", "cont", "continue", "r", "return", "unt", "until",
+];
+const INSPECT: &[&str] = &[
+    "l",
+    "list",
+    "ll",
+    "longlist",
+    "w",
+    "where",
+    "bt",
+    "u",
+    "up",
+    "d",
+    "down",
+    "a",
+    "args",
+    "h",
+    "help",
+    "b",
+    "break",
+    "tbreak",
+    "cl",
+    "clear",
+    "disable",
+    "enable",
+    "condition",
+    "ignore",
+    "alias",
+    "unalias",
+    "whatis",
+    "source",
+    "rv",
+    "retval",
+    "display",
+    "undisplay",
+    "commands",
+    "exceptions",
+    "exception",
+];
+
+/// Classifies a pdb command line. Expressions and statements that may call code or assign
+/// count as [`CommandClass::Mutates`], since replay would not repeat them.
+pub fn classify(line: &str) -> CommandClass {
+    let line = line.trim();
+    let (word, rest) = match line.find(|c: char| c.is_whitespace()) {
+        Some(i) => (&line[..i], line[i..].trim()),
+        None => (line, ""),
+    };
+    match word {
+        "q" | "quit" | "exit" => CommandClass::Quit,
+        "run" | "restart" => CommandClass::Restart,
+        "j" | "jump" | "debug" | "interact" => CommandClass::Mutates,
+        w if MOTION.contains(&w) => CommandClass::Motion,
+        w if INSPECT.contains(&w) => CommandClass::Inspect,
+        "p" | "pp" => expression_class(rest),
+        _ => expression_class(line.strip_prefix('!').unwrap_or(line)),
+    }
+}
+
+/// An expression without calls, assignments or deletions only reads the program's state.
+fn expression_class(code: &str) -> CommandClass {
+    let stripped = code
+        .replace("==", "")
+        .replace("!=", "")
+        .replace("<=", "")
+        .replace(">=", "");
+    let mutating = stripped.contains('(')
+        || stripped.contains('=')
+        || code.split_whitespace().any(|w| w == "del" || w == "import");
+    if mutating {
+        CommandClass::Mutates
+    } else {
+        CommandClass::Inspect
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn motion_inspect_and_mutation() {
+        assert_eq!(classify("next"), CommandClass::Motion);
+        assert_eq!(classify("c"), CommandClass::Motion);
+        assert_eq!(classify("p x + 1"), CommandClass::Inspect);
+        assert_eq!(classify("p x == 1"), CommandClass::Inspect);
+        assert_eq!(classify("p f(x)"), CommandClass::Mutates);
+        assert_eq!(classify("!x = 3"), CommandClass::Mutates);
+        assert_eq!(classify("x = 3"), CommandClass::Mutates);
+        assert_eq!(classify("break 12"), CommandClass::Inspect);
+        assert_eq!(classify("jump 4"), CommandClass::Mutates);
+        assert_eq!(classify("quit"), CommandClass::Quit);
+        assert_eq!(classify("restart"), CommandClass::Restart);
+    }
+}

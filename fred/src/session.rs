@@ -170,15 +170,15 @@ impl Session {
         };
         self.absorb_checkpoints();
         let moved = after.time != before.time;
-        let branches = moved || class == CommandClass::Mutates;
-        if branches && self.tl.in_the_past() {
-            for id in self.tl.drop_after(before.time) {
-                self.dbg.drop_checkpoint(id);
+        if moved {
+            if self.tl.in_the_past() {
+                // A new branch: the old future's checkpoints may hold states this branch
+                // never reaches (after a change made there).
+                for id in self.tl.drop_after(before.time) {
+                    self.dbg.drop_checkpoint(id);
+                }
             }
-        }
-        if branches {
-            self.tl
-                .record(line, before.time, after.clone(), moved, branches);
+            self.tl.record(line, before.time, after.clone());
         }
         if after.kind == StopKind::Stop {
             if class == CommandClass::Mutates {
@@ -359,12 +359,21 @@ impl Session {
                 describe(&e.after)
             ));
         }
-        s.push_str("Checkpoints:");
-        for k in self.tl.checkpoints() {
+        let cks = self.tl.checkpoints();
+        s.push_str(&format!("Checkpoints ({}):", cks.len()));
+        for k in cks.iter().filter(|k| k.ck.at_stop) {
             s.push_str(&format!(" {}@t={}", k.ck.id, k.ck.time));
-            if !k.ck.at_stop {
-                s.push_str("(mid-run)");
-            }
+        }
+        let mid: Vec<Time> = cks
+            .iter()
+            .filter(|k| !k.ck.at_stop)
+            .map(|k| k.ck.time)
+            .collect();
+        if let (Some(first), Some(last)) = (mid.first(), mid.last()) {
+            s.push_str(&format!(
+                "; {} taken mid-run between t={first} and t={last}",
+                mid.len()
+            ));
         }
         s.push('\n');
         s.push_str(&format!("Now: {}\n", describe(self.dbg.position())));

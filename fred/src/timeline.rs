@@ -12,8 +12,6 @@ pub struct Entry {
     pub before: Time,
     /// Where it stood after it.
     pub after: Position,
-    /// Whether it ran the program forward.
-    pub forward: bool,
     /// How many entries of an old future it dropped (it started a new branch).
     pub dropped: usize,
 }
@@ -45,7 +43,6 @@ impl Timeline {
                 command: "(start)".into(),
                 before: start.time,
                 after: start,
-                forward: false,
                 dropped: 0,
             }],
             cursor: 0,
@@ -72,19 +69,11 @@ impl Timeline {
         self.cursor
     }
 
-    /// Records a command that ran at `before` and led to `after`; `forward` says it ran the
-    /// program. A command that `branches` (it ran the program or changed its state) issued
-    /// in the past starts a new branch: the entries of the old future are dropped.
-    pub fn record(
-        &mut self,
-        command: &str,
-        before: Time,
-        after: Position,
-        forward: bool,
-        branches: bool,
-    ) {
+    /// Records a forward command that ran the program from `before` to `after`. Issued in
+    /// the past, it starts a new branch: the entries of the old future are dropped.
+    pub fn record(&mut self, command: &str, before: Time, after: Position) {
         let mut dropped = 0;
-        if branches && self.cursor + 1 < self.entries.len() {
+        if self.cursor + 1 < self.entries.len() {
             dropped = self.entries.len() - self.cursor - 1;
             self.entries.truncate(self.cursor + 1);
         }
@@ -92,7 +81,6 @@ impl Timeline {
             command: command.to_string(),
             before,
             after,
-            forward,
             dropped,
         });
         self.cursor = self.entries.len() - 1;
@@ -121,16 +109,10 @@ impl Timeline {
     /// The time before the `n`th-last forward command at or before the cursor, and the
     /// index of the entry that leaves the program there.
     pub fn undo_target(&self, n: u64) -> Option<(Time, usize)> {
-        let mut left = n;
-        for i in (1..=self.cursor).rev() {
-            if self.entries[i].forward {
-                left -= 1;
-                if left == 0 {
-                    return Some((self.entries[i].before, i - 1));
-                }
-            }
-        }
-        None
+        let i = usize::try_from(n)
+            .ok()
+            .and_then(|n| (self.cursor + 1).checked_sub(n))?;
+        (i >= 1).then(|| (self.entries[i].before, i - 1))
     }
 
     /// The checkpoints, oldest first.
@@ -251,12 +233,12 @@ mod tests {
     #[test]
     fn forward_command_in_the_past_drops_the_old_future() {
         let mut t = Timeline::new(pos(2), ck(0, 2), 10);
-        t.record("next", 2, pos(5), true, true);
-        t.record("next", 5, pos(9), true, true);
+        t.record("next", 2, pos(5));
+        t.record("next", 5, pos(9));
         t.moved_to(6);
         assert_eq!(t.cursor(), 1);
         assert!(t.in_the_past());
-        t.record("step", 6, pos(7), true, true);
+        t.record("step", 6, pos(7));
         assert_eq!(t.entries().len(), 3);
         assert_eq!(t.entries()[2].dropped, 1);
     }
@@ -264,10 +246,9 @@ mod tests {
     #[test]
     fn undo_goes_before_the_nth_last_forward_command() {
         let mut t = Timeline::new(pos(2), ck(0, 2), 10);
-        t.record("next", 2, pos(5), true, true);
-        t.record("p x", 5, pos(5), false, false);
-        t.record("next", 5, pos(9), true, true);
-        assert_eq!(t.undo_target(1), Some((5, 2)));
+        t.record("next", 2, pos(5));
+        t.record("next", 5, pos(9));
+        assert_eq!(t.undo_target(1), Some((5, 1)));
         assert_eq!(t.undo_target(2), Some((2, 0)));
         assert_eq!(t.undo_target(3), None);
     }

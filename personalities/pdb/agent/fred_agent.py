@@ -155,9 +155,9 @@ class FredPdb(pdb.Pdb):
         self.t = 0  # trace events so far
         self.mode = NORMAL
         self.target = NEVER
-        self.next_check = NEVER
         self.auto_ms = float(os.environ.get("FRED_AUTO_CHECKPOINT_MS", "100"))
         self.next_auto = 4096 if self.auto_ms > 0 else NEVER
+        self.next_check = self.next_auto
         self.last_snapshot_wall = time.monotonic()
         self.sync_id = 0
         self.ran = True  # program code may have written to the pty since the last sync
@@ -320,7 +320,7 @@ class FredPdb(pdb.Pdb):
             self.target = NEVER
             self.set_step()
         elif t >= self.next_auto:
-            self.next_auto = t + 4096
+            self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
             now = time.monotonic()
             if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
                 resumed = self.snapshot(at_stop=False)

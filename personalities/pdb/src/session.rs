@@ -57,6 +57,9 @@ pub struct PdbSession {
     pos: Position,
     sync: SyncReader,
     forward_stdin: bool,
+    /// A user command is running: the user's typing goes to the program. (Not during
+    /// fred's own replays, which must never consume it.)
+    running_user_command: bool,
     interrupt_fd: Option<RawFd>,
     deferred: VecDeque<Event>,
     snapshots_by_pid: HashMap<i32, Checkpoint>,
@@ -98,6 +101,7 @@ impl PdbSession {
             },
             sync: SyncReader::default(),
             forward_stdin: config.forward_stdin,
+            running_user_command: true,
             interrupt_fd: config.interrupt_fd,
             deferred: VecDeque::new(),
             snapshots_by_pid: HashMap::new(),
@@ -106,6 +110,7 @@ impl PdbSession {
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;
         s.pos = ready.pos;
+        s.running_user_command = false;
         Ok(s)
     }
 
@@ -125,7 +130,7 @@ impl PdbSession {
         if let Some(fd) = self.interrupt_fd {
             extra.push(fd);
         }
-        if self.forward_stdin {
+        if self.forward_stdin && self.running_user_command {
             extra.push(0);
         }
         let evs = self.sup.poll(timeout, &extra).map_err(failed)?;
@@ -376,8 +381,10 @@ impl Debugger for PdbSession {
             ));
         }
         self.sup.send(&json!({"line": line})).map_err(gone)?;
-        let ready = self.wait_ready(out, Show::All, None)?;
-        self.pos = ready.pos;
+        self.running_user_command = true;
+        let ready = self.wait_ready(out, Show::All, None);
+        self.running_user_command = false;
+        self.pos = ready?.pos;
         Ok(self.pos.clone())
     }
 

@@ -12,5 +12,25 @@ mod sync;
 pub use classify::classify;
 pub use session::{PdbConfig, PdbSession};
 
-/// The agent's source, written to a cache directory at start.
-pub const AGENT_SOURCE: &str = include_str!("../agent/fred_agent.py");
+/// The agent's source files (the Python package `fred_agent`), written to a cache
+/// directory at start.
+pub const AGENT_FILES: &[(&str, &str)] = &[
+    (
+        "__init__.py",
+        include_str!("../agent/fred_agent/__init__.py"),
+    ),
+    ("channel.py", include_str!("../agent/fred_agent/channel.py")),
+    (
+        "debugger.py",
+        include_str!("../agent/fred_agent/debugger.py"),
+    ),
+    ("scan.py", include_str!("../agent/fred_agent/scan.py")),
+    (
+        "settings.py",
+        include_str!("../agent/fred_agent/settings.py"),
+    ),
+    (
+        "snapshot.py",
+        include_str!("../agent/fred_agent/snapshot.py"),
+    ),
+];

@@ -484,26 +484,34 @@ fn drain(fd: RawFd) {
     while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
 }
 
-/// Writes the agent to a per-version cache directory and returns the directory.
+/// Writes the agent package to a per-version cache directory; returns the directory to
+/// put on Python's path.
 fn install_agent() -> Result<PathBuf> {
     let mut hash: u64 = 0xcbf29ce484222325;
-    for b in crate::AGENT_SOURCE.bytes() {
-        hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+    for (name, text) in crate::AGENT_FILES {
+        for b in name.bytes().chain(text.bytes()) {
+            hash = (hash ^ b as u64).wrapping_mul(0x100000001b3);
+        }
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
     let dir = base.join("fred").join(format!("agent-{hash:016x}"));
-    let file = dir.join("fred_agent.py");
-    if std::fs::read_to_string(&file).ok().as_deref() == Some(crate::AGENT_SOURCE) {
+    let pkg = dir.join("fred_agent");
+    let current = crate::AGENT_FILES
+        .iter()
+        .all(|(name, text)| std::fs::read_to_string(pkg.join(name)).ok().as_deref() == Some(*text));
+    if current {
         return Ok(dir);
     }
     let io =
         |e: std::io::Error| DebuggerError::Failed(format!("cannot install the pdb agent: {e}"));
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let tmp = dir.join(format!("fred_agent.py.{}", std::process::id()));
-    std::fs::write(&tmp, crate::AGENT_SOURCE).map_err(io)?;
-    std::fs::rename(&tmp, &file).map_err(io)?;
+    std::fs::create_dir_all(&pkg).map_err(io)?;
+    for (name, text) in crate::AGENT_FILES {
+        let tmp = pkg.join(format!("{name}.{}", std::process::id()));
+        std::fs::write(&tmp, text).map_err(io)?;
+        std::fs::rename(&tmp, pkg.join(name)).map_err(io)?;
+    }
     Ok(dir)
 }

@@ -1,0 +1,115 @@
+"""fred's agent: the real pdb, run inside the debugged process, driven by fred.
+
+fred starts `python3 -c "import fred_agent; fred_agent.main()" [--module] target args...`
+with FRED_SOCKET (fred's control socket) and FRED_PID in the environment.
+
+Process roles (all connect to FRED_SOCKET and say hello first):
+- holder: the first process; it owns the terminal session so that the pty is never hung
+  up while copies come and go. It waits for the socket to close, then exits.
+- live: the debugger the user talks to. pdb's dialogue (commands, output, prompts) goes
+  over the socket as JSON lines; the program's own I/O stays on the pty.
+- snapshot: a frozen fork of the live process. On "resume" it forks a fresh live copy
+  (twice, so the copy is reparented to fred) and stays pristine for the next resume.
+
+Time is the number of trace events (call, line, return, exception) since the start. The
+agent counts them in-process, so "go to event k" and "scan for the last event matching q
+before k" are single commands with no pty round trip per step.
+
+Only public pdb/bdb API is used, plus pdb's mainpyfile/_wait_for_mainpyfile pair that
+pdb.main itself sets, so this runs on CPython 3.8 to 3.13.
+"""
+
+import io
+import os
+import pdb
+import signal
+import sys
+import traceback
+
+from .channel import Channel
+from .debugger import NORMAL, FredPdb
+from .snapshot import _set_pdeathsig
+
+
+def _breakpointhook(dbg):
+    def hook(*args, **kwargs):
+        if dbg.mode == NORMAL:
+            dbg.set_next(sys._getframe(1))
+    return hook
+
+
+def _run(dbg, module, target):
+    import __main__
+
+    if module:
+        import importlib.util
+
+        spec = importlib.util.find_spec(target)
+        if spec is not None and spec.submodule_search_locations:
+            spec = importlib.util.find_spec(target + ".__main__")
+        if spec is None or not spec.origin:
+            raise SystemExit("fred: no module named %s" % target)
+        dbg.mainpyfile = dbg.canonic(spec.origin)
+        dbg._wait_for_mainpyfile = True
+        sys.argv[0] = spec.origin
+        code = compile("import runpy\nrunpy.run_module(%r, run_name='__main__', alter_sys=True)"
+                       % target, "<fred>", "exec")
+        dbg.run(code, {"__name__": "__fred__"})
+        return
+    path = os.path.realpath(target)
+    __main__.__dict__.clear()
+    __main__.__dict__.update({"__name__": "__main__", "__file__": path,
+                              "__builtins__": __builtins__})
+    with io.open_code(path) as fp:
+        code = compile(fp.read(), path, "exec")
+    dbg.mainpyfile = dbg.canonic(path)
+    sys.path[0] = os.path.dirname(path)
+    dbg.run(code, __main__.__dict__)
+
+
+def main():
+    args = sys.argv[1:]
+    module = bool(args) and args[0] == "--module"
+    if module:
+        args = args[1:]
+    sock_path = os.environ.pop("FRED_SOCKET")
+    fred_pid = int(os.environ.pop("FRED_PID"))
+    agent_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[:] = [p for p in sys.path if p != agent_dir]
+    sys.path.insert(0, "")
+
+    holder = Channel(sock_path, {"hello": "holder", "pid": os.getpid()})
+    if os.fork():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        _set_pdeathsig()
+        if os.getppid() != fred_pid:
+            os._exit(0)
+        while True:
+            holder.recv()
+    holder.close()
+    _set_pdeathsig()
+
+    tty_fd = os.dup(1)
+    os.set_inheritable(tty_fd, False)
+    dbg = FredPdb(sock_path, fred_pid, tty_fd)
+    dbg.chan = Channel(sock_path, {"hello": "live", "pid": os.getpid()})
+    sys.breakpointhook = pdb.set_trace = _breakpointhook(dbg)
+    sys.argv[:] = args
+    try:
+        _run(dbg, module, args[0])
+        dbg.at_end("finished", "The program finished.")
+    except SystemExit as e:
+        dbg.at_end("finished", "The program exited via sys.exit(). Exit status: %s"
+                   % (e.code,))
+    except BaseException:
+        etype, value, tb = sys.exc_info()
+        # Drop fred's and bdb's own frames: the traceback starts in the program.
+        while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith(("fred_agent", "bdb")):
+            tb = tb.tb_next
+        text = "".join(traceback.format_exception(etype, value, tb))
+        if tb is None:
+            dbg.at_end("finished", text.rstrip("\n"))
+        else:
+            dbg.at_end("postmortem",
+                       text + "Uncaught exception. Entering post mortem debugging", tb)

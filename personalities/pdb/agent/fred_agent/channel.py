@@ -1,0 +1,74 @@
+"""The agent's connection to fred, and pdb's stdin and stdout on top of it."""
+
+import json
+import os
+import socket
+
+
+class Channel:
+    """One JSON-lines connection to fred's control socket."""
+
+    def __init__(self, path, hello):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+        self.buf = b""
+        self.send(hello)
+
+    def send(self, obj):
+        try:
+            self.sock.sendall(json.dumps(obj).encode() + b"\n")
+        except OSError:
+            os._exit(0)
+
+    def recv(self):
+        """The next message; fred going away ends this process."""
+        while b"\n" not in self.buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except InterruptedError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:
+                os._exit(0)
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line.decode())
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class SockOut:
+    """pdb's stdout: text goes to fred as {"out": ...} messages."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.encoding = "utf-8"
+
+    def write(self, text):
+        if text:
+            self.agent.send_out(text)
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+
+class SockIn:
+    """pdb's stdin: each readline() reports the stop to fred and waits for a command."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    def readline(self):
+        return self.agent.next_command()
+
+    def isatty(self):
+        return False

@@ -1,0 +1,282 @@
+"""FredPdb: pdb with an event clock, in-process replay and scanning, and fork snapshots."""
+
+import bdb
+import os
+import pdb
+import sys
+import time
+
+from .channel import SockIn, SockOut
+from .scan import ScanMixin
+from .settings import SettingsMixin
+from .snapshot import SnapshotMixin
+
+NORMAL, GOTO, SCAN = 0, 1, 2
+NEVER = 1 << 62
+SYNC = "\x1b]7779;fred-sync;%d\x07"
+AT_END_ALLOWED = {
+    "b", "break", "tbreak", "cl", "clear", "disable", "enable", "condition", "ignore",
+    "alias", "unalias", "h", "help", "commands",
+}
+
+
+class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
+    """pdb with an event clock, in-process replay and scanning, and fork snapshots."""
+
+    def __init__(self, sock_path, fred_pid, tty_fd):
+        self.sock_path = sock_path
+        self.fred_pid = fred_pid
+        self.tty_fd = tty_fd
+        self.chan = None
+        self.t = 0  # trace events so far
+        self.mode = NORMAL
+        self.target = NEVER
+        self.auto_ms = float(os.environ.get("FRED_AUTO_CHECKPOINT_MS", "100"))
+        self.next_auto = 4096 if self.auto_ms > 0 else NEVER
+        self.next_check = self.next_auto
+        self.last_snapshot_wall = time.monotonic()
+        self.sync_id = 0
+        self.ran = True  # program code may have written to the pty since the last sync
+        self.end_kind = None  # None, "finished" or "postmortem"
+        self.end_message = ""
+        self.end_depth = None
+        self.stop_event = ("line", None)
+        self.scan = None
+        self.scan_result = None
+        self.notices = []
+        self.threads_warned = False
+        super().__init__(stdin=SockIn(self), stdout=SockOut(self))
+        self.prompt = ""
+
+    # ----- talking to fred -------------------------------------------------------------
+
+    def sync_marker(self):
+        """Write a marker to the pty after program output; fred reads up to it."""
+        if not self.ran:
+            return None
+        self.ran = False
+        self.sync_id += 1
+        try:
+            os.write(self.tty_fd, (SYNC % self.sync_id).encode())
+        except OSError:
+            return None
+        return self.sync_id
+
+    def send_out(self, text):
+        msg = {"out": text}
+        sync = self.sync_marker()
+        if sync is not None:
+            msg["sync"] = sync
+        self.chan.send(msg)
+
+    def stop_depth(self, frame):
+        n = 0
+        while frame is not None and frame is not self.botframe:
+            n += 1
+            frame = frame.f_back
+        return n
+
+    def state(self):
+        """Where the program stands, for fred's timeline."""
+        if self.end_kind == "finished":
+            return {"time": self.t + 1, "kind": "finished", "location": None,
+                    "depth": None, "message": self.end_message}
+        frame, lineno = self.stack[-1]
+        loc = {"file": self.canonic(frame.f_code.co_filename), "line": lineno,
+               "function": frame.f_code.co_name}
+        if self.end_kind == "postmortem":
+            return {"time": self.t + 1, "kind": "postmortem", "location": loc,
+                    "depth": self.end_depth, "message": self.end_message}
+        return {"time": self.t, "kind": "stop", "location": loc,
+                "depth": self.stop_depth(frame), "event": self.stop_event[0]}
+
+    def send_ready(self):
+        msg = {"ready": self.state()}
+        sync = self.sync_marker()
+        if sync is not None:
+            msg["sync"] = sync
+        if self.scan_result is not None:
+            msg["scan"] = self.scan_result
+            self.scan_result = None
+        if self.notices:
+            msg["notices"] = self.notices
+            self.notices = []
+        self.chan.send(msg)
+
+    def next_command(self):
+        """Report the stop, then serve fred's requests until one is for pdb."""
+        self.send_ready()
+        while True:
+            req = self.chan.recv()
+            if "line" in req:
+                self.ran = True
+                return req["line"] + "\n"
+            line = self.serve(req, at_prompt=True)
+            if line is not None:
+                self.ran = True
+                return line
+
+    def serve(self, req, at_prompt):
+        """Handle one of fred's requests; return a pdb command line to run, if any."""
+        what = req.get("fred")
+        if what == "checkpoint":
+            if self.end_kind:
+                self.chan.send({"reply": {"error": "the program has ended"}})
+                return None
+            resumed = self.snapshot(at_stop=True)
+            if resumed is None:
+                return None
+            return self.apply_resume(resumed, at_prompt)
+        if what == "settings":
+            self.chan.send({"reply": {"settings": self.export_settings()}})
+            return None
+        if what in ("goto", "scan"):
+            return self.begin(req)
+        self.chan.send({"reply": {"error": "unknown request %r" % (what,)}})
+        return None
+
+    def apply_resume(self, req, at_prompt):
+        """Run in a fresh copy: take fred's settings, then do what fred asked next."""
+        self.import_settings(req.get("settings"))
+        then = req.get("then") or {}
+        if then.get("fred") in ("goto", "scan"):
+            return self.begin(then)
+        if at_prompt:
+            self.send_ready()
+        return None
+
+    def begin(self, req):
+        """Start replaying (goto) or scanning up to req["until"]/req["time"]."""
+        if self.end_kind:
+            self.send_ready()
+            return None
+        if req["fred"] == "goto":
+            self.start_mode(GOTO, req["time"], None)
+        else:
+            self.start_mode(SCAN, req["until"], req)
+        return "fred_resume\n"
+
+    def start_mode(self, mode, target, scan):
+        self.mode = mode
+        self.target = target
+        self.next_check = min(self.next_auto, target)
+        if scan is not None:
+            self.scan = dict(scan)
+            kind, arg = self.stop_event
+            frame = self.stack[-1][0] if getattr(self, "stack", None) else None
+            self.scan_start(frame, kind)
+            if frame is not None and self.t < target:
+                self.scan_event(frame, kind, arg, self.t)
+
+    def do_fred_resume(self, arg):
+        """(fred internal) resume execution in the replay mode fred has set."""
+        self.reinstall_trace()
+        return 1
+
+    # ----- the event clock -------------------------------------------------------------
+
+    def trace_dispatch(self, frame, event, arg):
+        t = self.t = self.t + 1
+        if t >= self.next_check:
+            self.check(frame, event, arg)
+        mode = self.mode
+        if mode == NORMAL:
+            return bdb.Bdb.trace_dispatch(self, frame, event, arg)
+        if mode == SCAN:
+            self.scan_event(frame, event, arg, t)
+        return self.trace_dispatch
+
+    def check(self, frame, event, arg):
+        """Slow path of the clock: targets reached and automatic snapshots."""
+        t = self.t
+        if t >= self.target:
+            if self.mode == SCAN:
+                self.scan_finish()
+            self.mode = NORMAL
+            self.target = NEVER
+            self.set_step()
+        elif t >= self.next_auto:
+            self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
+            now = time.monotonic()
+            if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
+                resumed = self.snapshot(at_stop=False)
+                if resumed is not None:
+                    self.import_settings(resumed.get("settings"))
+                    then = resumed.get("then") or {}
+                    if then.get("fred") == "scan":
+                        self.mode, self.target = SCAN, then["until"]
+                        self.scan = dict(then)
+                        self.scan_start(frame, event)
+                    else:
+                        self.mode, self.target = GOTO, then.get("time", t)
+                    if t >= self.target:
+                        return self.check(frame, event, arg)
+        self.next_check = min(self.next_auto, self.target)
+
+    def dispatch_call(self, frame, arg):
+        # Keep tracing every frame, so the clock counts every event.
+        res = bdb.Bdb.dispatch_call(self, frame, arg)
+        return self.trace_dispatch if res is None else res
+
+    def set_continue(self):
+        bdb.Bdb.set_continue(self)
+        if not self.end_kind:
+            self.reinstall_trace()
+
+    def reinstall_trace(self):
+        """bdb turns tracing off when it can; the clock needs it on everywhere."""
+        sys.settrace(self.trace_dispatch)
+        frame = sys._getframe().f_back
+        while frame is not None and frame is not self.botframe:
+            frame.f_trace = self.trace_dispatch
+            frame = frame.f_back
+
+    def sigint_handler(self, signum, frame):
+        # pdb's own handler calls set_trace(), which resets botframe and so every depth.
+        self.message("\nProgram interrupted. (Use 'cont' to resume).")
+        self.set_step()
+
+    def user_call(self, frame, argument_list):
+        self.stop_event = ("call", argument_list)
+        super().user_call(frame, argument_list)
+
+    def user_line(self, frame):
+        self.stop_event = ("line", None)
+        super().user_line(frame)
+
+    def user_return(self, frame, return_value):
+        self.stop_event = ("return", return_value)
+        super().user_return(frame, return_value)
+
+    def user_exception(self, frame, exc_info):
+        self.stop_event = ("exception", exc_info)
+        super().user_exception(frame, exc_info)
+
+    # ----- scanning: the last events before a time that match a query ---------------------
+
+    def at_end(self, kind, message, tb=None):
+        """Stay at the end of the program so fred can go back from there."""
+        self.end_kind = kind
+        self.end_message = message
+        sys.settrace(None)
+        if self.scan is not None:
+            self.scan_finish()
+        self.mode = NORMAL
+        depth, t = 0, tb
+        while t is not None:
+            depth += 1
+            t = t.tb_next
+        self.end_depth = depth
+        if message:
+            self.message(message)
+        while True:
+            if kind == "postmortem":
+                self.interaction(None, tb)
+                self.message("The program has ended; go back with a reverse command.")
+                continue
+            line = self.next_command().strip()
+            word = line.split(None, 1)[0] if line else ""
+            if word in AT_END_ALLOWED:
+                self.onecmd(line)
+            elif word:
+                self.error("The program has ended; go back with a reverse command.")

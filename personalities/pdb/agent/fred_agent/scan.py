@@ -1,0 +1,83 @@
+"""Scanning a stretch of the run for the last events that match fred's query."""
+
+import bdb
+
+GEN_FLAGS = getattr(bdb, "GENERATOR_AND_COROUTINE_FLAGS", 0x20 | 0x80 | 0x200)
+
+
+class ScanMixin:
+    """Find the last stops before a time that match a query (part of FredPdb)."""
+
+    def scan_start(self, frame, event):
+        s = self.scan
+        depth = self.stop_depth(frame) if frame is not None else 0
+        s["d"] = depth - 1 if event == "call" else depth
+        s["found"] = []
+        s["broke"] = False
+        s.setdefault("keep", 1)
+
+    def is_step_stop(self, frame, event, arg):
+        """Would pdb's `step` stop at this event? (bdb's own rules in step mode.)"""
+        if getattr(self, "_wait_for_mainpyfile", False):
+            return False
+        if event == "exception":
+            return not (frame.f_code.co_flags & GEN_FLAGS
+                        and arg[0] is StopIteration and arg[2] is None)
+        return event in ("line", "call", "return")
+
+    def scan_event(self, frame, event, arg, t):
+        s = self.scan
+        if event == "call":
+            s["d"] += 1
+        d = s["d"]
+        if event == "return":
+            s["d"] -= 1
+        floor = s.get("floor")
+        if floor is not None and d < floor:
+            s["found"] = []
+            s["broke"] = True
+        kinds = s.get("kinds")
+        if kinds is not None and event not in kinds:
+            return
+        want = s.get("depth")
+        if want is not None and d != want:
+            return
+        if not self.is_step_stop(frame, event, arg):
+            return
+        if s.get("breakpoints") and not (event == "line" and self.would_break(frame)):
+            return
+        found = s["found"]
+        found.append({"time": t, "depth": d, "event": event,
+                      "location": {"file": self.canonic(frame.f_code.co_filename),
+                                   "line": frame.f_lineno,
+                                   "function": frame.f_code.co_name}})
+        if len(found) > s["keep"]:
+            del found[0]
+
+    def scan_finish(self):
+        s = self.scan
+        self.scan_result = {"found": s["found"], "broke": s["broke"]}
+        self.scan = None
+
+    def would_break(self, frame):
+        """Would an enabled breakpoint stop here? Pure: hit and ignore counts are untouched."""
+        filename = self.canonic(frame.f_code.co_filename)
+        lines = self.breaks.get(filename)
+        if not lines:
+            return False
+        lineno = frame.f_lineno
+        if lineno not in lines:
+            lineno = frame.f_code.co_firstlineno
+            if lineno not in lines:
+                return False
+        for b in bdb.Breakpoint.bplist.get((filename, lineno), []):
+            if not b.enabled or not bdb.checkfuncname(b, frame):
+                continue
+            if not b.cond:
+                return True
+            try:
+                if eval(b.cond, frame.f_globals, frame.f_locals):
+                    return True
+            except Exception:
+                return True
+        return False

@@ -1,0 +1,109 @@
+"""Snapshots: fork a frozen copy of the process, and make live copies from it later."""
+
+import os
+import signal
+import stat
+import sys
+import time
+
+from .channel import Channel
+
+
+def _set_pdeathsig():
+    """Ask the kernel to kill this process when its parent dies (Linux only)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def _file_offsets():
+    """Offsets of the regular files this process has open, to restore on resume."""
+    offsets = {}
+    try:
+        for name in os.listdir("/proc/self/fd"):
+            fd = int(name)
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    offsets[fd] = os.lseek(fd, 0, os.SEEK_CUR)
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return offsets
+
+
+def _thread_count():
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
+
+
+class SnapshotMixin:
+    """Fork snapshots of the debugger process (part of FredPdb)."""
+
+    def snapshot(self, at_stop):
+        """Fork a frozen copy. Returns None in the live process, or, in a fresh copy made
+        from the snapshot later, fred's resume request."""
+        if _thread_count() > 1:
+            msg = ("cannot checkpoint: the program runs %d threads, and fork copies only "
+                   "one" % _thread_count())
+            if at_stop:
+                self.chan.send({"reply": {"error": msg}})
+            elif not self.threads_warned:
+                self.threads_warned = True
+                self.notices.append(msg)
+            self.last_snapshot_wall = time.monotonic() + 3600
+            return None
+        offsets = _file_offsets()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            self.last_snapshot_wall = time.monotonic()
+            if at_stop:
+                self.chan.send({"reply": {"snapshot_pid": pid}})
+            return None
+        return self.snapshot_main(at_stop, offsets)
+
+    def snapshot_main(self, at_stop, offsets):
+        """The frozen snapshot: wait for resume requests, fork a live copy for each."""
+        old_sigint = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self.chan.close()
+        here = self.state() if at_stop else {"time": self.t, "kind": "running"}
+        chan = Channel(self.sock_path, {"hello": "snapshot", "pid": os.getpid(),
+                                        "at_stop": at_stop, "state": here})
+        while True:
+            req = chan.recv()
+            if req.get("fred") != "resume":
+                continue
+            child = os.fork()
+            if child == 0:
+                if os.fork():
+                    os._exit(0)
+                chan.close()
+                return self.become_live(req, offsets, old_sigint)
+            os.waitpid(child, 0)
+
+    def become_live(self, req, offsets, old_sigint):
+        deadline = time.monotonic() + 5
+        while os.getppid() != self.fred_pid and time.monotonic() < deadline:
+            time.sleep(0.0001)
+        _set_pdeathsig()
+        if os.getppid() != self.fred_pid:
+            os._exit(0)
+        for fd, off in offsets.items():
+            try:
+                os.lseek(fd, off, os.SEEK_SET)
+            except OSError:
+                pass
+        signal.signal(signal.SIGINT, old_sigint)
+        self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid()})
+        self.ran = True
+        self.last_snapshot_wall = time.monotonic()
+        return req

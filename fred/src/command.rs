@@ -11,6 +11,8 @@ pub enum Command {
     ReverseFinish,
     /// `reverse-continue [N]` / `rc`.
     ReverseContinue(u64),
+    /// `reverse-watch EXPR` / `rw`.
+    ReverseWatch(String),
     /// `fred-checkpoint` / `ckpt`.
     Checkpoint,
     /// `fred-restart N`.
@@ -39,6 +41,9 @@ fred commands (everything else goes to the debugger unchanged):
   reverse-next [N]      rn   back to the previous line in this frame (over calls)
   reverse-finish        rf   back to where the current function was called
   reverse-continue [N]  rc   back to the previous breakpoint hit (or the start)
+  reverse-watch EXPR    rw   back to the statement that last changed EXPR's value
+  watch [EXPR]               (pdb) continue until EXPR changes; without EXPR, list watches
+  unwatch [N]                (pdb) delete watch N, or all
   fred-checkpoint       ckpt take a checkpoint now
   fred-restart N             go to checkpoint N
   fred-history               the timeline: commands, checkpoints, where you are
@@ -82,6 +87,10 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         "reverse-next" | "rn" => Ok(Command::ReverseNext(count("reverse-next")?)),
         "reverse-finish" | "rf" => none("reverse-finish", Command::ReverseFinish),
         "reverse-continue" | "rc" => Ok(Command::ReverseContinue(count("reverse-continue")?)),
+        "reverse-watch" | "rw" if rest.is_empty() => Err(ParseError(
+            "reverse-watch: which expression? (reverse-watch EXPR)".into(),
+        )),
+        "reverse-watch" | "rw" => Ok(Command::ReverseWatch(rest.to_string())),
         "fred-checkpoint" | "ckpt" => none("fred-checkpoint", Command::Checkpoint),
         "fred-restart" => Ok(Command::Restart(number("fred-restart")?)),
         "fred-history" => none("fred-history", Command::History),
@@ -105,6 +114,11 @@ mod tests {
         assert_eq!(parse("reverse-next 3"), Ok(Command::ReverseNext(3)));
         assert_eq!(parse("rc 2"), Ok(Command::ReverseContinue(2)));
         assert_eq!(parse("fred-goto 4"), Ok(Command::Goto(4)));
+        assert_eq!(
+            parse("rw len(q) < 3"),
+            Ok(Command::ReverseWatch("len(q) < 3".into()))
+        );
+        assert!(parse("reverse-watch").is_err());
         assert_eq!(parse("p x"), Ok(Command::Debugger("p x".into())));
         assert_eq!(parse("  next"), Ok(Command::Debugger("  next".into())));
     }

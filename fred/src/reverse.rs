@@ -46,6 +46,8 @@ pub struct Search {
     /// The frame the query was tied to was entered inside the searched history, so no
     /// earlier match can belong to it.
     pub broke: bool,
+    /// When `broke`: the first stop in that frame.
+    pub entry: Option<Found>,
 }
 
 /// Finds the last `q.keep` stops before `before` that match `q`, scanning the stretches
@@ -75,6 +77,7 @@ pub fn find_last(
         out.found = found;
         if r.broke {
             out.broke = true;
+            out.entry = r.entry;
             break;
         }
         if out.found.len() >= q.keep {
@@ -284,4 +287,53 @@ pub fn reverse_continue(
             note: Some("No earlier breakpoint hit in recorded history; at the start.".to_string()),
         }),
     }
+}
+
+/// `reverse-watch EXPR`: back to the last statement before now that changed EXPR's value,
+/// stopped just before it (so `step` runs the change again). The expression is first
+/// evaluated here, without side effects, to catch a bad one and to fix its scope: on the
+/// current frame's locals it is followed in this frame instance, and the search ends where
+/// the frame was entered; on globals it is followed wherever execution is.
+pub fn reverse_watch(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    expr: &str,
+) -> Result<Target, ReverseError> {
+    let now = dbg.position().time;
+    let start = tl.start().clone();
+    let probe = dbg.probe(expr)?;
+    let q = Query {
+        floor: probe.watch.frame_depth,
+        keep: 1,
+        watch: Some(probe.watch),
+        ..Query::default()
+    };
+    let s = find_last(dbg, tl, now, &q)?;
+    if let Some(f) = s.found.last() {
+        let note = format!(
+            "reverse-watch: {expr} changed at this statement\nOld value: {}\nNew value: {}",
+            f.old.as_deref().unwrap_or("?"),
+            f.new.as_deref().unwrap_or("?")
+        );
+        return Ok(target(f, Some(note)));
+    }
+    if let (true, Some(entry)) = (s.broke, &s.entry) {
+        let note = format!(
+            "reverse-watch: {expr} has not changed since {} was entered (value {}); \
+             stopped where it was entered.",
+            entry.location.function, probe.value
+        );
+        return Ok(target(entry, Some(note)));
+    }
+    if now <= start.time {
+        return Err(ReverseError::AtStart);
+    }
+    Ok(Target {
+        time: start.time,
+        expect: start.location.clone(),
+        note: Some(format!(
+            "reverse-watch: {expr} never changed in recorded history (value {}); at the start.",
+            probe.value
+        )),
+    })
 }

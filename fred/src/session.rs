@@ -98,6 +98,9 @@ impl Session {
             Command::ReverseContinue(n) => {
                 self.travel(out, |d, t| reverse::reverse_continue(d, t, n))
             }
+            Command::ReverseWatch(expr) => {
+                self.travel(out, |d, t| reverse::reverse_watch(d, t, &expr))
+            }
             Command::Checkpoint => self.manual_checkpoint(out),
             Command::Restart(n) => self.restart_checkpoint(n, out),
             Command::History => {
@@ -214,12 +217,18 @@ impl Session {
         self.absorb_checkpoints();
         let target = match result {
             Ok(t) => t,
-            Err(ReverseError::Debugger(e)) => return Err(e),
+            Err(ReverseError::Debugger(e @ DebuggerError::Gone(_))) => return Err(e),
             Err(e) => {
                 if self.dbg.position().time != home.time {
                     self.land(home.time, home.location.clone(), &mut Quiet)?;
                 }
-                return Ok(Reply::error(e.to_string()));
+                let msg = match e {
+                    ReverseError::Debugger(DebuggerError::Interrupted) => {
+                        "Interrupted; back where you were.".to_string()
+                    }
+                    e => e.to_string(),
+                };
+                return Ok(Reply::error(msg));
             }
         };
         let landed = self.land(target.time, target.expect.clone(), out);
@@ -229,6 +238,11 @@ impl Session {
         }
         match landed {
             Ok(_) => Ok(Reply::default()),
+            Err(DebuggerError::Interrupted) => {
+                self.land(home.time, home.location.clone(), &mut Quiet)?;
+                Ok(Reply::error("Interrupted; back where you were."))
+            }
+            Err(e @ DebuggerError::Gone(_)) => Err(e),
             Err(e) => Ok(Reply::error(e.to_string())),
         }
     }

@@ -90,7 +90,7 @@ pub struct Checkpoint {
 }
 
 /// What a scan looks for: stops (events that single-stepping would stop at) before a time.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query {
     /// Only these kinds of event; all kinds when `None`.
     pub kinds: Option<Vec<EventKind>>,
@@ -103,6 +103,30 @@ pub struct Query {
     pub breakpoints: bool,
     /// How many of the last matches to return.
     pub keep: usize,
+    /// Instead of the above: the stops at which this expression's value changes (a match is
+    /// the stop whose statement changed it).
+    pub watch: Option<Watch>,
+}
+
+/// An expression to watch, as [`Debugger::probe`] found it at the current stop.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watch {
+    /// The expression, as the user typed it.
+    pub expr: String,
+    /// It uses names local to the frame at this call depth, and is evaluated in that frame
+    /// instance; `None`: it uses only globals and is evaluated wherever execution is.
+    pub frame_depth: Option<u32>,
+    /// What else the debugger needs to evaluate it (e.g. the module whose globals it uses).
+    pub context: String,
+}
+
+/// The value of an expression at the current stop, and how to watch it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// The value, as the debugger prints it.
+    pub value: String,
+    /// How to watch it.
+    pub watch: Watch,
 }
 
 /// One matching event found by a scan.
@@ -116,6 +140,12 @@ pub struct Found {
     pub event: EventKind,
     /// Where.
     pub location: Location,
+    /// For a watch: the value before this stop's statement ran.
+    #[serde(default)]
+    pub old: Option<String>,
+    /// For a watch: the value after it.
+    #[serde(default)]
+    pub new: Option<String>,
 }
 
 /// What a scan found.
@@ -125,6 +155,9 @@ pub struct ScanResult {
     pub found: Vec<Found>,
     /// Whether an event shallower than the query's floor happened in the stretch.
     pub broke: bool,
+    /// The first stop after the last such event (where the floor's frame was entered).
+    #[serde(default)]
+    pub entry: Option<Found>,
 }
 
 /// How a command the user typed relates to the timeline.
@@ -163,6 +196,9 @@ pub enum DebuggerError {
     /// Something failed underneath (I/O, protocol).
     #[error("{0}")]
     Failed(String),
+    /// The user pressed Ctrl-C during a replay or a search.
+    #[error("Interrupted.")]
+    Interrupted,
 }
 
 /// Result type of the [`Debugger`] trait.
@@ -190,6 +226,9 @@ pub trait Debugger {
     /// Restores checkpoint `from` and runs silently up to (not including) event `until`,
     /// collecting the last stops that match `query`, from the checkpoint's own event on.
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult>;
+    /// Evaluates `expr` at the current stop without side effects on the session, and says
+    /// how to watch it; an expression that cannot be watched is [`DebuggerError::Refused`].
+    fn probe(&mut self, expr: &str) -> Result<Probe>;
     /// Ends the session and every process of it.
     fn close(&mut self);
 }

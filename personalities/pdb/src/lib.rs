@@ -5,6 +5,12 @@
 //! process, forks snapshots, and replays or scans to an event on request. pdb's dialogue
 //! travels over fred's control socket; the program's own I/O stays on the pty.
 
+macro_rules! agent_files {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../agent/fred_agent/", $name)))),*]
+    };
+}
+
 mod classify;
 mod session;
 mod sync;
@@ -14,23 +20,12 @@ pub use session::{PdbConfig, PdbSession};
 
 /// The agent's source files (the Python package `fred_agent`), written to a cache
 /// directory at start.
-pub const AGENT_FILES: &[(&str, &str)] = &[
-    (
-        "__init__.py",
-        include_str!("../agent/fred_agent/__init__.py"),
-    ),
-    ("channel.py", include_str!("../agent/fred_agent/channel.py")),
-    (
-        "debugger.py",
-        include_str!("../agent/fred_agent/debugger.py"),
-    ),
-    ("scan.py", include_str!("../agent/fred_agent/scan.py")),
-    (
-        "settings.py",
-        include_str!("../agent/fred_agent/settings.py"),
-    ),
-    (
-        "snapshot.py",
-        include_str!("../agent/fred_agent/snapshot.py"),
-    ),
+pub const AGENT_FILES: &[(&str, &str)] = agent_files![
+    "__init__.py",
+    "channel.py",
+    "debugger.py",
+    "scan.py",
+    "settings.py",
+    "snapshot.py",
+    "watch.py",
 ];

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use fred_ckpt::{Event, Supervisor};
 use fred_personality::{
-    Checkpoint, CheckpointId, CommandClass, Debugger, DebuggerError, Output, Position, Query,
-    Result, ScanResult, StopKind, Time,
+    Checkpoint, CheckpointId, CommandClass, Debugger, DebuggerError, Output, Position, Probe,
+    Query, Result, ScanResult, StopKind, Time, Watch,
 };
 use serde_json::{json, Value};
 
@@ -180,8 +180,12 @@ impl PdbSession {
             )),
             Event::Readable(fd) if Some(fd) == self.interrupt_fd => {
                 drain(fd);
-                self.sup.interrupt();
-                Ok(None)
+                if self.running_user_command {
+                    self.sup.interrupt();
+                    Ok(None)
+                } else {
+                    Err(DebuggerError::Interrupted)
+                }
             }
             Event::Readable(0) => {
                 let mut buf = [0u8; 4096];
@@ -443,10 +447,7 @@ impl Debugger for PdbSession {
     }
 
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult> {
-        let mut then =
-            serde_json::to_value(query).map_err(|e| DebuggerError::Failed(e.to_string()))?;
-        then["fred"] = json!("scan");
-        then["until"] = json!(until);
+        let then = scan_request(query, until);
         self.restore(from, then)?;
         let ready = self.wait_ready(&mut Discard, Show::Nothing, None)?;
         self.pos = ready.pos;
@@ -457,9 +458,56 @@ impl Debugger for PdbSession {
         }
     }
 
+    fn probe(&mut self, expr: &str) -> Result<Probe> {
+        let r = self.request(json!({"fred": "probe", "expr": expr}))?;
+        if let Some(e) = r.get("error").and_then(Value::as_str) {
+            return Err(DebuggerError::Refused(e.to_string()));
+        }
+        let w = &r["watch"];
+        Ok(Probe {
+            value: r["value"].as_str().unwrap_or("").to_string(),
+            watch: Watch {
+                expr: expr.to_string(),
+                frame_depth: if w["local"].as_bool() == Some(true) {
+                    w["depth"].as_u64().map(|d| d as u32)
+                } else {
+                    None
+                },
+                context: w["module"].as_str().unwrap_or("__main__").to_string(),
+            },
+        })
+    }
+
     fn close(&mut self) {
         self.sup.shutdown();
     }
+}
+
+/// The agent's scan request for a query.
+fn scan_request(q: &Query, until: Time) -> Value {
+    let kinds = q.kinds.as_ref().map(|ks| {
+        ks.iter()
+            .map(|k| serde_json::to_value(k).unwrap_or_default())
+            .collect::<Vec<_>>()
+    });
+    let watch = q.watch.as_ref().map(|w| {
+        json!({
+            "expr": w.expr,
+            "local": w.frame_depth.is_some(),
+            "depth": w.frame_depth,
+            "module": w.context,
+        })
+    });
+    json!({
+        "fred": "scan",
+        "until": until,
+        "kinds": kinds,
+        "depth": q.depth,
+        "floor": q.floor,
+        "breakpoints": q.breakpoints,
+        "keep": q.keep,
+        "watch": watch,
+    })
 }
 
 /// An [`Output`] that drops everything.

@@ -10,6 +10,7 @@ from .channel import SockIn, SockOut
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
+from . import watch as watchlib
 
 NORMAL, GOTO, SCAN = 0, 1, 2
 NEVER = 1 << 62
@@ -44,6 +45,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.scan = None
         self.scan_result = None
         self.notices = []
+        self.watches = {}
+        self.watch_no = 0
+        self.watch_notes = []
         self.threads_warned = False
         super().__init__(stdin=SockIn(self), stdout=SockOut(self))
         self.prompt = ""
@@ -91,6 +95,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                 "depth": self.stop_depth(frame), "event": self.stop_event[0]}
 
     def send_ready(self):
+        for w in self.watches.values():
+            if self.end_kind is None and (w.frame is not None or not w.local):
+                w.last = w.value_in(w.frame)
         msg = {"ready": self.state()}
         sync = self.sync_marker()
         if sync is not None:
@@ -101,6 +108,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.notices:
             msg["notices"] = self.notices
             self.notices = []
+        self.watches = {}
+        self.watch_no = 0
+        self.watch_notes = []
         self.chan.send(msg)
 
     def next_command(self):
@@ -127,6 +137,11 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             if resumed is None:
                 return None
             return self.apply_resume(resumed, at_prompt)
+        if what == "probe":
+            frame = None if self.end_kind == "finished" else self.curframe
+            depth = self.stop_depth(frame) if frame is not None else 0
+            self.chan.send({"reply": watchlib.probe(req["expr"], frame, depth)})
+            return None
         if what == "settings":
             self.chan.send({"reply": {"settings": self.export_settings()}})
             return None
@@ -181,6 +196,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.check(frame, event, arg)
         mode = self.mode
         if mode == NORMAL:
+            if self.watches:
+                self.check_watches(frame, event)
             return bdb.Bdb.trace_dispatch(self, frame, event, arg)
         if mode == SCAN:
             self.scan_event(frame, event, arg, t)
@@ -191,7 +208,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         t = self.t
         if t >= self.target:
             if self.mode == SCAN:
-                self.scan_finish()
+                self.scan_finish(frame)
             self.mode = NORMAL
             self.target = NEVER
             self.set_step()
@@ -231,6 +248,72 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             frame.f_trace = self.trace_dispatch
             frame = frame.f_back
 
+    # ----- forward watches (pdb has none) ---------------------------------------------
+
+    def do_watch(self, arg):
+        """watch [EXPR]
+        Stop as soon as the value of EXPR changes (fred), just after the statement that
+        changed it. Without EXPR, list the watches. EXPR on the current frame's locals is
+        watched in this frame; on globals, wherever the program runs."""
+        if not arg.strip():
+            if not self.watches:
+                self.message("No watches.")
+            for n, w in sorted(self.watches.items()):
+                where = " (in %s)" % w.frame.f_code.co_name if w.local and w.frame else ""
+                self.message("Watch %d: %s = %s%s" % (n, w.expr, watchlib.show(w.last), where))
+            return
+        frame = self.curframe
+        try:
+            w = watchlib.Watch(arg, frame, self.stop_depth(frame))
+        except SyntaxError as e:
+            self.error("invalid expression %r: %s" % (arg, e.msg))
+            return
+        w.last = w.value_in(frame)
+        self.watch_no += 1
+        self.watches[self.watch_no] = w
+        self.message("Watch %d: %s = %s" % (self.watch_no, arg, watchlib.show(w.last)))
+
+    def do_unwatch(self, arg):
+        """unwatch [N ...]
+        Delete watches N (all of them without an argument)."""
+        if not arg.strip():
+            self.watches.clear()
+            self.message("Deleted all watches.")
+            return
+        for word in arg.split():
+            try:
+                del self.watches[int(word)]
+                self.message("Deleted watch %s." % word)
+            except (ValueError, KeyError):
+                self.error("No watch %s." % word)
+
+    def check_watches(self, frame, event):
+        hit = False
+        for n, w in list(self.watches.items()):
+            if w.local:
+                if w.frame is None:
+                    continue
+                if event == "return" and frame is w.frame:
+                    del self.watches[n]
+                    self.watch_notes.append(
+                        "Watch %d deleted: the frame of %s has returned." % (n, w.expr))
+                    hit = True
+                    continue
+            value = w.value_in(w.frame)
+            if not watchlib.same(w.last, value):
+                self.watch_notes.append("Watch %d: %s\nOld value: %s\nNew value: %s" % (
+                    n, w.expr, watchlib.show(w.last), watchlib.show(value)))
+                w.last = value
+                hit = True
+        if hit:
+            self.set_step()
+
+    def interaction(self, frame, tb):
+        for note in self.watch_notes:
+            self.message(note)
+        self.watch_notes = []
+        return super().interaction(frame, tb)
+
     def sigint_handler(self, signum, frame):
         # pdb's own handler calls set_trace(), which resets botframe and so every depth.
         self.message("\nProgram interrupted. (Use 'cont' to resume).")
@@ -260,7 +343,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.end_message = message
         sys.settrace(None)
         if self.scan is not None:
-            self.scan_finish()
+            self.scan_finish(None)
         self.mode = NORMAL
         depth, t = 0, tb
         while t is not None:
@@ -279,4 +362,5 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             if word in AT_END_ALLOWED:
                 self.onecmd(line)
             elif word:
-                self.error("The program has ended; go back with a reverse command.")
+                self.error("The program has finished: there is no frame. "
+                           "Go back with a reverse command.")

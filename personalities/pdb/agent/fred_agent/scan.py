@@ -2,6 +2,8 @@
 
 import bdb
 
+from . import watch as watchlib
+
 GEN_FLAGS = getattr(bdb, "GENERATOR_AND_COROUTINE_FLAGS", 0x20 | 0x80 | 0x200)
 
 
@@ -14,7 +16,19 @@ class ScanMixin:
         s["d"] = depth - 1 if event == "call" else depth
         s["found"] = []
         s["broke"] = False
+        s["entry"] = None
         s.setdefault("keep", 1)
+        spec = s.get("watch")
+        if spec:
+            s["w"] = watchlib.from_spec(spec)
+            s["prev"] = None
+            s["lines"] = {}
+            s["wframe"] = None
+            if spec["local"] and frame is not None:
+                f, fd = frame, self.stop_depth(frame)
+                while f is not None and fd > spec["depth"]:
+                    f, fd = f.f_back, fd - 1
+                s["wframe"] = f if fd == spec["depth"] else None
 
     def is_step_stop(self, frame, event, arg):
         """Would pdb's `step` stop at this event? (bdb's own rules in step mode.)"""
@@ -36,6 +50,9 @@ class ScanMixin:
         if floor is not None and d < floor:
             s["found"] = []
             s["broke"] = True
+            s["entry"] = None
+        if "w" in s:
+            return self.watch_event(s, frame, event, arg, t, d)
         kinds = s.get("kinds")
         if kinds is not None and event not in kinds:
             return
@@ -54,9 +71,58 @@ class ScanMixin:
         if len(found) > s["keep"]:
             del found[0]
 
-    def scan_finish(self):
+    def watch_event(self, s, frame, event, arg, t, d):
+        """Evaluate the watched expression at a stop; a different value than at the stop
+        before means the statement at that stop changed it."""
+        w = s["w"]
+        if event == "line":
+            s["lines"][d] = (frame, (t, d, event, _Where(frame)))
+        if w.local:
+            if d < w.depth:
+                s["prev"] = None
+                s["wframe"] = None
+                return
+            if d == w.depth:
+                s["wframe"] = frame
+            if s["wframe"] is None:
+                return
+        if not self.is_step_stop(frame, event, arg):
+            return
+        value = w.value_in(s["wframe"])
+        if s["entry"] is None:
+            s["entry"] = self.found_at((t, d, event, frame))
+        self.compare(s, value)
+        # The frame's line moves on; remember where this stop was. After a return, the
+        # code that runs next is the rest of the caller's line: that is the statement.
+        at = (t, d, event, _Where(frame))
+        if event == "return":
+            line = s["lines"].get(d - 1)
+            if line is not None and line[0] is frame.f_back:
+                at = line[1]
+        s["prev"] = (value, at)
+
+    def compare(self, s, value):
+        """Record a change from the previous evaluation to `value`."""
+        prev = s["prev"]
+        if prev is not None and not watchlib.same(prev[0], value):
+            hit = self.found_at(prev[1])
+            hit["old"] = watchlib.show(prev[0])
+            hit["new"] = watchlib.show(value)
+            s["found"] = [hit]
+
+    def found_at(self, here):
+        t, d, event, where = here
+        return {"time": t, "depth": d, "event": event,
+                "location": {"file": self.canonic(where.f_code.co_filename),
+                             "line": where.f_lineno, "function": where.f_code.co_name}}
+
+    def scan_finish(self, frame):
         s = self.scan
-        self.scan_result = {"found": s["found"], "broke": s["broke"]}
+        w = s.get("w")
+        if w is not None and s["prev"] is not None and (frame is not None or not w.local):
+            # The value at the end of the stretch, to catch a change by its last stop.
+            self.compare(s, w.value_in(s["wframe"] if w.local else None))
+        self.scan_result = {"found": s["found"], "broke": s["broke"], "entry": s["entry"]}
         self.scan = None
 
     def would_break(self, frame):
@@ -81,3 +147,13 @@ class ScanMixin:
             except Exception:
                 return True
         return False
+
+
+class _Where:
+    """Where a stop was: a frame's code and line, frozen at that moment."""
+
+    __slots__ = ("f_code", "f_lineno")
+
+    def __init__(self, frame):
+        self.f_code = frame.f_code
+        self.f_lineno = frame.f_lineno

@@ -2,6 +2,8 @@
 
 import bdb
 
+from . import watch as watchlib
+
 
 class SettingsMixin:
     """Carry pdb's settings from one live copy to the next (part of FredPdb)."""
@@ -16,6 +18,8 @@ class SettingsMixin:
                             "ignore": b.ignore, "hits": b.hits})
         return {"breakpoints": bps, "next": bdb.Breakpoint.next,
                 "aliases": dict(self.aliases),
+                "watches": {str(n): w.spec() for n, w in self.watches.items() if not w.local},
+                "watch_no": self.watch_no,
                 "commands": {str(k): v for k, v in getattr(self, "commands", {}).items()},
                 "silent": {str(k): v for k, v in
                            getattr(self, "commands_silent", {}).items()},
@@ -41,6 +45,10 @@ class SettingsMixin:
             b.enabled, b.ignore, b.hits = s["enabled"], s["ignore"], s["hits"]
         bdb.Breakpoint.next = settings["next"]
         self.aliases = dict(settings["aliases"])
+        self.watches = {int(n): watchlib.from_spec(w) for n, w in settings["watches"].items()}
+        for w in self.watches.values():
+            w.last = w.value_in(None)
+        self.watch_no = settings["watch_no"]
         self.commands = {int(k): v for k, v in settings["commands"].items()}
         self.commands_silent = {int(k): v for k, v in settings["silent"].items()}
         self.commands_doprompt = {int(k): v for k, v in settings["doprompt"].items()}

@@ -1,0 +1,175 @@
+"""Watched expressions: evaluated where they belong, as values that compare like a user
+would compare them.
+
+Scope, as gdb does it: an expression that uses names local to the frame it was set in is
+evaluated in that frame instance (also while that frame's callees run); one that uses only
+globals and builtins is evaluated in its module's globals, wherever execution is. A name
+that is not defined yet (NameError) is a value of its own, so the statement that first
+defines a variable counts as a change.
+"""
+
+import ast
+import os
+import select
+import signal
+import sys
+
+IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset)
+EVAL_LIMIT_S = 2
+
+
+class Undefined:
+    """The value of an expression that raised NameError."""
+
+    def __repr__(self):
+        return "<not defined yet>"
+
+
+UNDEFINED = Undefined()
+
+
+def used_names(tree):
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
+def is_local_to(names, frame):
+    """Does the expression use a name local to `frame` (a function frame)?"""
+    if frame is None or frame.f_globals is frame.f_locals:
+        return False
+    code = frame.f_code
+    local = set(code.co_varnames) | set(code.co_cellvars) | set(code.co_freevars)
+    return bool(names & local)
+
+
+def comparable(value):
+    """A value to compare later: immutable values as they are, others by their repr, so
+    that a list changed in place counts as changed."""
+    if type(value) in IMMUTABLE or value is UNDEFINED:
+        return value
+    if type(value) is tuple and all(type(v) in IMMUTABLE for v in value):
+        return value
+    return ("repr", safe_repr(value))
+
+
+def safe_repr(value):
+    try:
+        return repr(value)
+    except Exception as e:  # a broken __repr__ is still a value
+        return "<unrepresentable %s: %s>" % (type(value).__name__, e)
+
+
+def same(a, b):
+    if a is b:
+        return True
+    try:
+        r = a == b
+        if type(r) is bool:
+            return r or safe_repr(a) == safe_repr(b)
+    except Exception:
+        pass
+    return safe_repr(a) == safe_repr(b)
+
+
+def show(v):
+    if type(v) is tuple and len(v) == 2 and v[0] == "repr":
+        return v[1]
+    return safe_repr(v)
+
+
+class Watch:
+    """An expression compiled once, with the scope it is evaluated in."""
+
+    def __init__(self, expr, frame, depth):
+        self.expr = expr
+        tree = ast.parse(expr.strip(), mode="eval")
+        self.code = compile(tree, "<watch>", "eval")
+        self.local = is_local_to(used_names(tree), frame)
+        self.depth = depth if self.local else None
+        self.module = frame.f_globals.get("__name__") if frame is not None else "__main__"
+        self.frame = frame if self.local else None
+        self.last = None
+
+    def spec(self):
+        return {"expr": self.expr, "local": self.local, "depth": self.depth,
+                "module": self.module}
+
+    def globals(self):
+        mod = sys.modules.get(self.module)
+        return getattr(mod, "__dict__", None)
+
+    def value_in(self, frame):
+        """The comparable value in `frame` (local scope) or the module (global scope)."""
+        try:
+            if self.local:
+                v = eval(self.code, frame.f_globals, frame.f_locals)
+            else:
+                g = self.globals()
+                if g is None:
+                    return UNDEFINED
+                v = eval(self.code, g)
+        except NameError:
+            return UNDEFINED
+        except Exception as e:
+            return ("repr", "<%s: %s>" % (type(e).__name__, e))
+        return comparable(v)
+
+
+def from_spec(spec):
+    w = Watch.__new__(Watch)
+    w.expr = spec["expr"]
+    w.code = compile(ast.parse(w.expr.strip(), mode="eval"), "<watch>", "eval")
+    w.local = spec["local"]
+    w.depth = spec["depth"]
+    w.module = spec["module"]
+    w.frame = None
+    w.last = None
+    return w
+
+
+def probe(expr, frame, depth):
+    """Evaluate `expr` in `frame` in a throwaway fork (so side effects and endless loops
+    cannot touch the session). Returns a dict for fred: the value shown and the scope, or
+    an error."""
+    try:
+        w = Watch(expr, frame, depth)
+    except SyntaxError as e:
+        return {"error": "invalid expression %r: %s" % (expr, e.msg)}
+    r, wr = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(EVAL_LIMIT_S)
+        try:
+            if frame is None:
+                v = eval(w.code, sys.modules["__main__"].__dict__)
+            else:
+                v = eval(w.code, frame.f_globals, frame.f_locals)
+            out = "ok " + safe_repr(v)
+        except NameError:
+            out = "ok " + safe_repr(UNDEFINED)
+        except BaseException as e:
+            out = "err %s: %s" % (type(e).__name__, e)
+        os.write(wr, out.encode("utf-8", "replace")[:65536])
+        os._exit(0)
+    os.close(wr)
+    ready, _, _ = select.select([r], [], [], EVAL_LIMIT_S + 1)
+    data = b""
+    if ready:
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            data += chunk
+    os.close(r)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    os.waitpid(pid, 0)
+    text = data.decode("utf-8", "replace")
+    if not text:
+        return {"error": "%s did not finish within %d s; not watched" % (expr, EVAL_LIMIT_S)}
+    if text.startswith("err "):
+        return {"error": "%s raised %s" % (expr, text[4:])}
+    return {"value": text[3:], "watch": w.spec()}

@@ -52,3 +52,42 @@ impl Output for Stderr {
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
 }
+
+/// A spinner on stderr for a search that takes a while: it appears only after half a
+/// second, says what is being done and for how long, and is cleared when dropped.
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Progress {
+    /// Starts the (still invisible) spinner with a message.
+    pub fn start(message: String) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::hidden());
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed}, Ctrl-C cancels)")
+        {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let (b, d) = (bar.clone(), done.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            if !d.load(Ordering::SeqCst) {
+                b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+            }
+        });
+        Progress { bar, done }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,12 +1,11 @@
 //! A debugging session: one command at a time, against the debugger and the timeline.
 
-use std::time::Instant;
-
 use fred_personality::{
     Checkpoint, CommandClass, Debugger, DebuggerError, Location, Output, Position, StopKind, Time,
 };
 
 use crate::command::{parse, Command, HELP};
+use crate::output::Progress;
 use crate::reverse::{self, ReverseError, Target};
 use crate::timeline::Timeline;
 
@@ -92,14 +91,18 @@ impl Session {
             Err(e) => return Reply::error(e.0),
         };
         let result = match cmd {
-            Command::ReverseStep(n) => self.travel(out, |d, t| reverse::reverse_step(d, t, n)),
-            Command::ReverseNext(n) => self.travel(out, |d, t| reverse::reverse_next(d, t, n)),
-            Command::ReverseFinish => self.travel(out, reverse::reverse_finish),
+            Command::ReverseStep(n) => {
+                self.travel(line, out, |d, t| reverse::reverse_step(d, t, n))
+            }
+            Command::ReverseNext(n) => {
+                self.travel(line, out, |d, t| reverse::reverse_next(d, t, n))
+            }
+            Command::ReverseFinish => self.travel(line, out, reverse::reverse_finish),
             Command::ReverseContinue(n) => {
-                self.travel(out, |d, t| reverse::reverse_continue(d, t, n))
+                self.travel(line, out, |d, t| reverse::reverse_continue(d, t, n))
             }
             Command::ReverseWatch(expr) => {
-                self.travel(out, |d, t| reverse::reverse_watch(d, t, &expr))
+                self.travel(line, out, |d, t| reverse::reverse_watch(d, t, &expr))
             }
             Command::Checkpoint => self.manual_checkpoint(out),
             Command::Restart(n) => self.restart_checkpoint(n, out),
@@ -204,7 +207,12 @@ impl Session {
 
     /// Runs a reverse algorithm and lands on its target. A failed search leaves the user
     /// where they were.
-    fn travel<F>(&mut self, out: &mut dyn Output, alg: F) -> Result<Reply, DebuggerError>
+    fn travel<F>(
+        &mut self,
+        line: &str,
+        out: &mut dyn Output,
+        alg: F,
+    ) -> Result<Reply, DebuggerError>
     where
         F: FnOnce(&mut dyn Debugger, &mut Timeline) -> Result<Target, ReverseError>,
     {
@@ -212,9 +220,14 @@ impl Session {
         if home.kind == StopKind::Stop && !self.tl.has_stop_checkpoint_at(home.time) {
             self.checkpoint_quietly();
         }
-        let started = Instant::now();
+        let progress = Progress::start(format!(
+            "{}: searching back from t={}",
+            line.trim(),
+            home.time
+        ));
         let result = alg(self.dbg.as_mut(), &mut self.tl);
         self.absorb_checkpoints();
+        drop(progress);
         let target = match result {
             Ok(t) => t,
             Err(ReverseError::Debugger(e @ DebuggerError::Gone(_))) => return Err(e),
@@ -232,7 +245,6 @@ impl Session {
             }
         };
         let landed = self.land(target.time, target.expect.clone(), out);
-        let _ = started;
         if let Some(note) = &target.note {
             out.debugger(&format!("{note}\n"));
         }

@@ -108,9 +108,6 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.notices:
             msg["notices"] = self.notices
             self.notices = []
-        self.watches = {}
-        self.watch_no = 0
-        self.watch_notes = []
         self.chan.send(msg)
 
     def next_command(self):
@@ -308,6 +305,12 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if hit:
             self.set_step()
 
+    def defaultFile(self):
+        # At the end of the program there is no frame; pdb's default is the main file.
+        if self.curframe is None:
+            return self.mainpyfile
+        return super().defaultFile()
+
     def interaction(self, frame, tb):
         for note in self.watch_notes:
             self.message(note)
@@ -360,7 +363,10 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             line = self.next_command().strip()
             word = line.split(None, 1)[0] if line else ""
             if word in AT_END_ALLOWED:
-                self.onecmd(line)
+                try:
+                    self.onecmd(line)
+                except Exception as e:
+                    self.error("%s: %s" % (type(e).__name__, e))
             elif word:
                 self.error("The program has finished: there is no frame. "
                            "Go back with a reverse command.")

@@ -41,6 +41,8 @@ pub enum Event {
     Output(Vec<u8>),
     /// One of the extra descriptors given to [`Supervisor::poll`] is readable.
     Readable(RawFd),
+    /// The process the supervisor started (the session's first process) has exited.
+    Exited(i32),
 }
 
 /// Owns a checkpointed session: its pty, control socket and processes.
@@ -56,6 +58,8 @@ pub struct Supervisor {
     next_id: SnapshotId,
     events: VecDeque<Event>,
     pids: Vec<i32>,
+    first_pid: i32,
+    pty_open: bool,
 }
 
 impl Supervisor {
@@ -93,6 +97,8 @@ impl Supervisor {
             next_id: 0,
             events: VecDeque::new(),
             pids: vec![pid],
+            first_pid: pid,
+            pty_open: true,
         })
     }
 
@@ -175,7 +181,10 @@ impl Supervisor {
     fn wait(&mut self, timeout: Option<Duration>, extra: &[RawFd]) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let mut watched: Vec<RawFd> = vec![self.listener.as_raw_fd(), self.pty.fd()];
+            let mut watched: Vec<RawFd> = vec![self.listener.as_raw_fd()];
+            if self.pty_open {
+                watched.push(self.pty.fd());
+            }
             if let Some((_, c)) = &self.live {
                 watched.push(c.fd());
             }
@@ -214,8 +223,17 @@ impl Supervisor {
                     self.events.push_back(Event::Readable(p.fd));
                 }
             }
+            let pty_hup = fds
+                .iter()
+                .any(|p| p.fd == self.pty.fd() && p.revents & (libc::POLLHUP | libc::POLLERR) != 0);
             self.service()?;
-            reap_children();
+            if pty_hup && self.pty_open {
+                // Every process holding the terminal is gone; what they wrote is read.
+                self.pty_open = false;
+            }
+            if reap_children().contains(&self.first_pid) {
+                self.events.push_back(Event::Exited(self.first_pid));
+            }
             if !self.events.is_empty() {
                 return Ok(());
             }
@@ -232,7 +250,11 @@ impl Supervisor {
         while let Ok((stream, _)) = self.listener.accept() {
             self.pending.push(Channel::new(stream)?);
         }
-        let out = self.pty.read_available();
+        let out = if self.pty_open {
+            self.pty.read_available()
+        } else {
+            Vec::new()
+        };
         if !out.is_empty() {
             self.events.push_back(Event::Output(out));
         }

@@ -178,6 +178,10 @@ impl PdbSession {
             Event::LiveLost => Err(DebuggerError::Gone(
                 "the debugged Python process died".to_string(),
             )),
+            Event::Exited(_) if self.sup.live_pid().is_none() => Err(DebuggerError::Gone(
+                "the Python process exited before the debugger could start".to_string(),
+            )),
+            Event::Exited(_) => Ok(None),
             Event::Readable(fd) if Some(fd) == self.interrupt_fd => {
                 drain(fd);
                 if self.running_user_command {

@@ -54,6 +54,7 @@ def _run(dbg, module, target):
         sys.argv[0] = spec.origin
         code = compile("import runpy\nrunpy.run_module(%r, run_name='__main__', alter_sys=True)"
                        % target, "<fred>", "exec")
+        dbg.boot_code = code
         dbg.run(code, {"__name__": "__fred__"})
         return
     path = os.path.realpath(target)

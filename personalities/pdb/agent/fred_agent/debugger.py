@@ -5,6 +5,7 @@ import os
 import pdb
 import sys
 import time
+import traceback
 
 from .channel import SockIn, SockOut
 from .scan import ScanMixin
@@ -48,6 +49,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.watches = {}
         self.watch_no = 0
         self.watch_notes = []
+        self.boot_code = None
         self.threads_warned = False
         super().__init__(stdin=SockIn(self), stdout=SockOut(self))
         self.prompt = ""
@@ -154,8 +156,27 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if then.get("fred") in ("goto", "scan"):
             return self.begin(then)
         if at_prompt:
+            self.show_stop()
             self.send_ready()
         return None
+
+    def show_stop(self):
+        """Print the stop as pdb does on arriving at it (for a copy resumed exactly at a
+        checkpoint, which arrives without running)."""
+        kind, arg = self.stop_event
+        if kind == "call":
+            self.message("--Call--")
+        elif kind == "return":
+            self.message("--Return--")
+        elif kind == "exception" and arg:
+            self.message(traceback.format_exception_only(arg[0], arg[1])[-1].strip())
+        self.curindex = len(self.stack) - 1
+        self.curframe = self.stack[-1][0]
+        try:
+            self.curframe_locals = self.curframe.f_locals
+        except AttributeError:
+            pass
+        self.print_stack_entry(self.stack[self.curindex])
 
     def begin(self, req):
         """Start replaying (goto) or scanning up to req["until"]/req["time"]."""
@@ -188,6 +209,10 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     # ----- the event clock -------------------------------------------------------------
 
     def trace_dispatch(self, frame, event, arg):
+        if frame is self.botframe:
+            # The debugger's own frame below the program (bdb traces it after the
+            # program's last return): not part of the program's time.
+            return None
         t = self.t = self.t + 1
         if t >= self.next_check:
             self.check(frame, event, arg)
@@ -229,7 +254,11 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
 
     def dispatch_call(self, frame, arg):
         # Keep tracing every frame, so the clock counts every event.
+        first = self.botframe is None
         res = bdb.Bdb.dispatch_call(self, frame, arg)
+        if first and self.boot_code is not None and frame.f_code is self.boot_code:
+            # With -m, fred's own boot frame runs the module: keep it out of sight.
+            self.botframe = frame
         return self.trace_dispatch if res is None else res
 
     def set_continue(self):

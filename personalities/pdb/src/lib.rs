@@ -27,5 +27,6 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "scan.py",
     "settings.py",
     "snapshot.py",
+    "stdin.py",
     "watch.py",
 ];

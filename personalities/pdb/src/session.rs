@@ -65,6 +65,8 @@ pub struct PdbSession {
     snapshots_by_pid: HashMap<i32, Checkpoint>,
     new: Vec<Checkpoint>,
     settings: Value,
+    /// What the program read from its terminal: (event time, base64 bytes), in time order.
+    input_log: Vec<(Time, Value)>,
 }
 
 impl PdbSession {
@@ -107,6 +109,7 @@ impl PdbSession {
             snapshots_by_pid: HashMap::new(),
             new: Vec::new(),
             settings: Value::Null,
+            input_log: Vec::new(),
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;
         s.pos = ready.pos;
@@ -173,6 +176,13 @@ impl PdbSession {
                         self.new.push(ck);
                     }
                 }
+                Ok(None)
+            }
+            Event::Message(msg) if msg.get("input").is_some() => {
+                let time = msg["input"]["time"].as_u64().unwrap_or(0);
+                // Input read again in a new branch replaces the old future's input.
+                self.input_log.retain(|(t, _)| *t < time);
+                self.input_log.push((time, msg["input"]["data"].clone()));
                 Ok(None)
             }
             Event::LiveLost => Err(DebuggerError::Gone(
@@ -345,8 +355,17 @@ impl PdbSession {
         if std::env::var_os("FRED_TRACE").is_some() {
             eprintln!("[fred] resume {} then {then}", from.id);
         }
+        let input: Vec<Value> = self
+            .input_log
+            .iter()
+            .filter(|(t, _)| *t >= from.time)
+            .map(|(t, d)| json!([t, d]))
+            .collect();
         self.sup
-            .resume(from.id, json!({"settings": settings, "then": then}))
+            .resume(
+                from.id,
+                json!({"settings": settings, "then": then, "input": input}),
+            )
             .map_err(|e| {
                 DebuggerError::Failed(format!("cannot restore checkpoint {}: {e}", from.id))
             })?;

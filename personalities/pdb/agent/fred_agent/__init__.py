@@ -27,14 +27,22 @@ import sys
 import traceback
 
 from .channel import Channel
+from . import stdin
 from .debugger import NORMAL, FredPdb
 from .snapshot import _set_pdeathsig
 
 
 def _breakpointhook(dbg):
+    """breakpoint() and pdb.set_trace() in the program: stop at the caller's next line."""
     def hook(*args, **kwargs):
-        if dbg.mode == NORMAL:
-            dbg.set_next(sys._getframe(1))
+        previous = sys.gettrace()
+        sys.settrace(None)
+        try:
+            if dbg.mode == NORMAL:
+                dbg.set_next(sys._getframe(1))
+        finally:
+            sys.settrace(previous)
+    dbg.hidden_code.add(hook.__code__)
     return hook
 
 
@@ -96,6 +104,7 @@ def main():
     dbg = FredPdb(sock_path, fred_pid, tty_fd)
     dbg.chan = Channel(sock_path, {"hello": "live", "pid": os.getpid()})
     sys.breakpointhook = pdb.set_trace = _breakpointhook(dbg)
+    stdin.install(dbg)
     sys.argv[:] = args
     try:
         _run(dbg, module, args[0])

@@ -11,6 +11,7 @@ from .channel import SockIn, SockOut
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
+from . import stdin
 from . import watch as watchlib
 
 NORMAL, GOTO, SCAN = 0, 1, 2
@@ -50,6 +51,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.watch_no = 0
         self.watch_notes = []
         self.boot_code = None
+        self.input_queue = []
+        self.hidden_code = set()
         self.threads_warned = False
         super().__init__(stdin=SockIn(self), stdout=SockOut(self))
         self.prompt = ""
@@ -149,9 +152,14 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.chan.send({"reply": {"error": "unknown request %r" % (what,)}})
         return None
 
+    def take_resume(self, req):
+        """What a fresh copy gets from fred: current settings and the input to replay."""
+        self.import_settings(req.get("settings"))
+        self.input_queue = stdin.decode_queue(req.get("input"))
+
     def apply_resume(self, req, at_prompt):
         """Run in a fresh copy: take fred's settings, then do what fred asked next."""
-        self.import_settings(req.get("settings"))
+        self.take_resume(req)
         then = req.get("then") or {}
         if then.get("fred") in ("goto", "scan"):
             return self.begin(then)
@@ -209,9 +217,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     # ----- the event clock -------------------------------------------------------------
 
     def trace_dispatch(self, frame, event, arg):
-        if frame is self.botframe:
-            # The debugger's own frame below the program (bdb traces it after the
-            # program's last return): not part of the program's time.
+        if frame is self.botframe or (event == "call" and frame.f_code in self.hidden_code):
+            # The debugger's own frames (below the program, or fred's code that runs on
+            # the program's behalf) are not part of the program's time.
             return None
         t = self.t = self.t + 1
         if t >= self.next_check:
@@ -240,7 +248,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
                 resumed = self.snapshot(at_stop=False)
                 if resumed is not None:
-                    self.import_settings(resumed.get("settings"))
+                    self.take_resume(resumed)
                     then = resumed.get("then") or {}
                     if then.get("fred") == "scan":
                         self.mode, self.target = SCAN, then["until"]

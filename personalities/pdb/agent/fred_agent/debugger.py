@@ -52,7 +52,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.watch_notes = []
         self.boot_code = None
         self.input_queue = []
-        self.hidden_code = set()
+        self.hidden_code = {FredPdb.sigint_handler.__code__}
         self.threads_warned = False
         super().__init__(stdin=SockIn(self), stdout=SockOut(self))
         self.prompt = ""
@@ -356,8 +356,14 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
 
     def sigint_handler(self, signum, frame):
         # pdb's own handler calls set_trace(), which resets botframe and so every depth.
-        self.message("\nProgram interrupted. (Use 'cont' to resume).")
-        self.set_step()
+        # This one runs untraced and out of the program's time (see hidden_code).
+        previous = sys.gettrace()
+        sys.settrace(None)
+        try:
+            self.message("\nProgram interrupted. (Use 'cont' to resume).")
+            self.set_step()
+        finally:
+            sys.settrace(previous)
 
     def user_call(self, frame, argument_list):
         self.stop_event = ("call", argument_list)

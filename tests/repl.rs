@@ -1,0 +1,143 @@
+//! The interactive prompt of `fred-pdb`, driven through a real pty as a user would: line
+//! editing with an empty line repeating the last command, Ctrl-C interrupting a running
+//! program, Ctrl-D ending the session, and the history file kept across sessions.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use fred_ckpt::Pty;
+use support::{wait_until_gone, TestDir, FRED_PDB};
+
+/// A user at a terminal running fred-pdb.
+struct Terminal {
+    pty: Pty,
+    pid: i32,
+    seen: String,
+}
+
+impl Terminal {
+    fn start(dir: &TestDir, script: &std::path::Path) -> Terminal {
+        let state = dir.path.join("state");
+        let env = vec![
+            (
+                "XDG_STATE_HOME".to_string(),
+                state.to_string_lossy().into_owned(),
+            ),
+            ("TERM".to_string(), "dumb".to_string()),
+        ];
+        let (pty, pid) = Pty::spawn(std::ffi::OsStr::new(FRED_PDB), &[script.as_os_str()], &env)
+            .expect("start fred-pdb in a pty");
+        let mut t = Terminal {
+            pty,
+            pid,
+            seen: String::new(),
+        };
+        t.expect("(Pdb) ");
+        t
+    }
+
+    /// Reads until `needle` appears after what was already consumed; returns the text up to
+    /// and including it.
+    fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(i) = self.seen.find(needle) {
+                let upto = self.seen[..i + needle.len()].to_string();
+                self.seen.drain(..i + needle.len());
+                return upto;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; the terminal shows:\n{}",
+                self.seen
+            );
+            let bytes = self.pty.read_available();
+            if bytes.is_empty() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.seen.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        self.pty
+            .write(format!("{line}\r").as_bytes())
+            .expect("type");
+    }
+
+    /// Runs a command and returns what it printed before the next prompt.
+    fn command(&mut self, line: &str) -> String {
+        self.type_line(line);
+        self.expect("(Pdb) ")
+    }
+
+    fn key(&mut self, byte: u8) {
+        self.pty.write(&[byte]).expect("key");
+    }
+
+    fn exited(&self) -> bool {
+        let r = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(self.pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+        matches!(r, Ok(nix::sys::wait::WaitStatus::Exited(..)))
+    }
+}
+
+const LOOP: &str = r#"
+import time
+i = 0
+while True:
+    i += 1
+    if i % 1000 == 0:
+        time.sleep(0.001)
+"#;
+
+#[test]
+fn prompt_repeat_interrupt_and_ctrl_d() {
+    let dir = TestDir::new("repl");
+    let prog = dir.program(LOOP);
+    let mut term = Terminal::start(&dir, &prog);
+
+    let out = term.command("next");
+    assert!(out.contains("prog.py(2)<module>()"), "{out}");
+    // An empty line repeats the last command, as in pdb.
+    let out = term.command("");
+    assert!(out.contains("prog.py(3)<module>()"), "{out}");
+
+    // Ctrl-C while the program runs interrupts it and returns to the prompt.
+    term.type_line("continue");
+    std::thread::sleep(Duration::from_millis(700));
+    term.key(0x03);
+    let out = term.expect("(Pdb) ");
+    assert!(out.contains("Program interrupted"), "{out}");
+    assert!(
+        out.contains("prog.py("),
+        "stopped outside the program: {out}"
+    );
+    let out = term.command("p i > 10");
+    assert!(out.contains("True"), "{out}");
+
+    // Time travel still works after the interruption.
+    let out = term.command("rs");
+    assert!(out.contains("prog.py("), "{out}");
+
+    // Ctrl-D ends the session, and every process of it.
+    term.key(0x04);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !term.exited() {
+        assert!(Instant::now() < deadline, "fred-pdb did not exit on Ctrl-D");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(2));
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // The history was kept for the next session.
+    let history = std::fs::read_to_string(dir.path.join("state/fred/fred-pdb-history"))
+        .expect("history file");
+    assert!(
+        history.contains("next") && history.contains("continue"),
+        "{history}"
+    );
+}

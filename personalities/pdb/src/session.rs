@@ -154,13 +154,7 @@ impl PdbSession {
     ) -> Result<Option<Event>> {
         match ev {
             Event::Output(bytes) => {
-                for piece in self.sync.feed(&bytes) {
-                    match piece {
-                        Piece::Bytes(b) if *show => out.program(&b),
-                        Piece::Bytes(_) => {}
-                        Piece::Marker(_) => {}
-                    }
-                }
+                self.program_output(&bytes, out, show, None);
                 Ok(None)
             }
             Event::Snapshot(id) => {
@@ -217,6 +211,25 @@ impl PdbSession {
         }
     }
 
+    /// Passes the program's terminal output on while `show` holds; `reveal_at` turns `show`
+    /// on at that sync marker (the end of a replay, after which output is new).
+    fn program_output(
+        &mut self,
+        bytes: &[u8],
+        out: &mut dyn Output,
+        show: &mut bool,
+        reveal_at: Option<u64>,
+    ) {
+        for piece in self.sync.feed(bytes) {
+            match piece {
+                Piece::Bytes(b) if *show => out.program(&b),
+                Piece::Bytes(_) => {}
+                Piece::Marker(m) if reveal_at.is_some_and(|n| m >= n) => *show = true,
+                Piece::Marker(_) => {}
+            }
+        }
+    }
+
     /// Reads the pty until sync marker `n` has gone by, so that everything the program
     /// wrote before the agent spoke has been handled.
     fn sync_to(
@@ -236,14 +249,7 @@ impl PdbSession {
             {
                 match ev {
                     Event::Output(bytes) => {
-                        for piece in self.sync.feed(&bytes) {
-                            match piece {
-                                Piece::Bytes(b) if *show => out.program(&b),
-                                Piece::Bytes(_) => {}
-                                Piece::Marker(m) if replay && m >= n => *show = true,
-                                Piece::Marker(_) => {}
-                            }
-                        }
+                        self.program_output(&bytes, out, show, replay.then_some(n));
                     }
                     other => later.push(other),
                 }

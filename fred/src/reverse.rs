@@ -69,6 +69,9 @@ pub fn find_last(
             ..q.clone()
         };
         let r = dbg.scan(&ck, upper, &want)?;
+        if let Some(e) = r.error {
+            return Err(DebuggerError::Refused(e));
+        }
         for new in dbg.new_checkpoints() {
             tl.add(new, false);
         }

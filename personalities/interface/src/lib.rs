@@ -158,6 +158,9 @@ pub struct ScanResult {
     /// The first stop after the last such event (where the floor's frame was entered).
     #[serde(default)]
     pub entry: Option<Found>,
+    /// The scan had to give up (e.g. a watched expression did not finish); one line.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 /// How a command the user typed relates to the timeline.

@@ -17,10 +17,12 @@ class ScanMixin:
         s["found"] = []
         s["broke"] = False
         s["entry"] = None
+        s["error"] = None
         s.setdefault("keep", 1)
         spec = s.get("watch")
         if spec:
             s["w"] = watchlib.from_spec(spec)
+            watchlib.WATCHDOG.start(self.hidden_code)
             s["prev"] = None
             s["lines"] = {}
             s["wframe"] = None
@@ -51,6 +53,8 @@ class ScanMixin:
             s["found"] = []
             s["broke"] = True
             s["entry"] = None
+        if s["error"]:
+            return
         if "w" in s:
             return self.watch_event(s, frame, event, arg, t, d)
         kinds = s.get("kinds")
@@ -88,7 +92,10 @@ class ScanMixin:
                 return
         if not self.is_step_stop(frame, event, arg):
             return
-        value = w.value_in(s["wframe"])
+        try:
+            value = w.value_in(s["wframe"])
+        except watchlib.Stuck:
+            return self.watch_stuck(s, t)
         if s["entry"] is None:
             s["entry"] = self.found_at((t, d, event, frame))
         self.compare(s, value)
@@ -100,6 +107,15 @@ class ScanMixin:
             if line is not None and line[0] is frame.f_back:
                 at = line[1]
         s["prev"] = (value, at)
+
+    def watch_stuck(self, s, t):
+        """The expression did not finish at this stop: give up the search (the program runs
+        on to the end of the stretch untouched)."""
+        s["error"] = ("%s did not finish within %d s (at t=%d); the search stops"
+                      % (s["w"].expr, watchlib.EVAL_LIMIT_S, t))
+        del s["w"]
+        s["found"] = []
+        watchlib.WATCHDOG.stop()
 
     def compare(self, s, value):
         """Record a change from the previous evaluation to `value`."""
@@ -121,8 +137,14 @@ class ScanMixin:
         w = s.get("w")
         if w is not None and s["prev"] is not None and (frame is not None or not w.local):
             # The value at the end of the stretch, to catch a change by its last stop.
-            self.compare(s, w.value_in(s["wframe"] if w.local else None))
-        self.scan_result = {"found": s["found"], "broke": s["broke"], "entry": s["entry"]}
+            try:
+                self.compare(s, w.value_in(s["wframe"] if w.local else None))
+            except watchlib.Stuck:
+                self.watch_stuck(s, self.t)
+        if w is not None:
+            watchlib.WATCHDOG.stop()
+        self.scan_result = {"found": s["found"], "broke": s["broke"], "entry": s["entry"],
+                            "error": s["error"]}
         self.scan = None
 
     def would_break(self, frame):

@@ -18,6 +18,50 @@ IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset)
 EVAL_LIMIT_S = 2
 
 
+class Stuck(BaseException):
+    """An evaluation of a watched expression ran longer than EVAL_LIMIT_S."""
+
+
+class Watchdog:
+    """Interrupts an evaluation that runs longer than EVAL_LIMIT_S. A timer checks twice a
+    second whether the same evaluation is still running, so evaluations cost no system
+    call each. Its handler runs untraced and out of the program's time."""
+
+    def __init__(self):
+        self.seq = 0
+        self.running = False
+        self.seen = -1
+        self.ticks = 0
+
+    def start(self, hidden_code):
+        hidden_code.add(Watchdog.tick.__code__)
+        self.ticks = 0
+        signal.signal(signal.SIGALRM, self.tick)
+        signal.setitimer(signal.ITIMER_REAL, 0.5, 0.5)
+
+    def stop(self):
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    def tick(self, signum, frame):
+        previous = sys.gettrace()
+        sys.settrace(None)
+        try:
+            if self.running and self.seq == self.seen:
+                self.ticks += 1
+                if self.ticks * 0.5 >= EVAL_LIMIT_S:
+                    self.ticks = 0
+                    raise Stuck()
+            else:
+                self.seen = self.seq
+                self.ticks = 0
+        finally:
+            sys.settrace(previous)
+
+
+WATCHDOG = Watchdog()
+
+
 class Undefined:
     """The value of an expression that raised NameError."""
 
@@ -98,7 +142,10 @@ class Watch:
         return getattr(mod, "__dict__", None)
 
     def value_in(self, frame):
-        """The comparable value in `frame` (local scope) or the module (global scope)."""
+        """The comparable value in `frame` (local scope) or the module (global scope).
+        Raises Stuck if the watchdog runs and the evaluation does not finish."""
+        WATCHDOG.seq += 1
+        WATCHDOG.running = True
         try:
             if self.local:
                 v = eval(self.code, frame.f_globals, frame.f_locals)
@@ -111,6 +158,8 @@ class Watch:
             return UNDEFINED
         except Exception as e:
             return ("repr", "<%s: %s>" % (type(e).__name__, e))
+        finally:
+            WATCHDOG.running = False
         return comparable(v)
 
 

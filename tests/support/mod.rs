@@ -307,6 +307,8 @@ pub struct Fred<'a> {
     module: Option<String>,
     target: Option<PathBuf>,
     args: Vec<String>,
+    options: Vec<String>,
+    limit: Option<Duration>,
 }
 
 impl<'a> Fred<'a> {
@@ -318,7 +320,21 @@ impl<'a> Fred<'a> {
             module: None,
             target: None,
             args: Vec::new(),
+            options: Vec::new(),
+            limit: None,
         }
+    }
+
+    /// Extra fred-pdb options, before the script (e.g. `--checkpoint-interval 5`).
+    pub fn options(mut self, options: &[&str]) -> Self {
+        self.options = options.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// How long [`Fred::run`] waits for the session before giving up on it (default 60 s).
+    pub fn limit(mut self, limit: Duration) -> Self {
+        self.limit = Some(limit);
+        self
     }
 
     /// Debug with this interpreter (`--python`).
@@ -356,7 +372,8 @@ impl<'a> Fred<'a> {
         cmd.current_dir(&self.dir.path)
             .arg("-x")
             .arg(&script)
-            .arg("--json");
+            .arg("--json")
+            .args(&self.options);
         if let Some(p) = &self.python {
             cmd.arg("--python").arg(p);
         }
@@ -383,7 +400,8 @@ impl<'a> Fred<'a> {
     /// Every command before a `quit` must have a reply, each echoing its command.
     pub fn run(&self, commands: &[&str]) -> Run {
         let mut child = self.spawn(commands);
-        let deadline = Instant::now() + SESSION_LIMIT;
+        let limit = self.limit.unwrap_or(SESSION_LIMIT);
+        let deadline = Instant::now() + limit;
         let status = loop {
             if let Some(s) = child.try_wait().expect("wait for fred-pdb") {
                 break s;
@@ -392,7 +410,7 @@ impl<'a> Fred<'a> {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "fred-pdb did not finish within {SESSION_LIMIT:?}; stdout so far:\n{}\nstderr:\n{}",
+                    "fred-pdb did not finish within {limit:?}; stdout so far:\n{}\nstderr:\n{}",
                     self.read("stdout.txt"),
                     self.read("stderr.txt")
                 );

@@ -972,7 +972,10 @@ fn a_watch_survives_going_back() {
     run[6].assert_at(&prog, 4, "work");
     assert_eq!(
         lines(&run[7]),
-        ["Watch 1: acc = 0", "Watch 2: a = <not defined yet>"],
+        [
+            "Watch 1: acc = 0 (in work)",
+            "Watch 2: a = <not defined yet>"
+        ],
         "{:#?}",
         run[7]
     );

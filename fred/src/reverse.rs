@@ -8,7 +8,8 @@
 //! Each algorithm returns a [`Target`]; the session then lands there with a replay.
 
 use fred_personality::{
-    Debugger, DebuggerError, EventKind, Found, Location, Query, StopKind, Time,
+    Checkpoint, Debugger, DebuggerError, EventKind, Found, Location, Query, ScanResult, StopKind,
+    Time,
 };
 
 use crate::timeline::Timeline;
@@ -33,6 +34,9 @@ pub enum ReverseError {
     /// `reverse-finish` in the outermost frame.
     #[error("\"reverse-finish\" not meaningful in the outermost frame.")]
     Outermost,
+    /// A watched expression has no earlier change to go to from here.
+    #[error("{0}")]
+    Unchanged(String),
     /// The debugger failed underneath.
     #[error(transparent)]
     Debugger(#[from] DebuggerError),
@@ -52,28 +56,42 @@ pub struct Search {
 
 /// Finds the last `q.keep` stops before `before` that match `q`, scanning the stretches
 /// between checkpoints from the newest back, and stopping as soon as enough are found.
+/// `at_before` is where the program stands at `before`, if known: every stretch must end
+/// where the recorded history says, or the scan went off course. A watched expression whose
+/// evaluation did that (side effects) is evaluated in throwaway copies from then on.
 pub fn find_last(
     dbg: &mut dyn Debugger,
     tl: &mut Timeline,
     before: Time,
+    at_before: Option<&Landmark>,
     q: &Query,
 ) -> Result<Search, DebuggerError> {
     let mut out = Search::default();
+    let mut q = q.clone();
     let mut upper = before;
+    let mut expect = at_before.cloned();
     for ck in tl.before(before) {
         if ck.time >= upper {
             continue;
         }
-        let want = Query {
-            keep: q.keep - out.found.len(),
-            ..q.clone()
-        };
-        let r = dbg.scan(&ck, upper, &want)?;
+        let mut r = scan(dbg, tl, &ck, upper, &q, out.found.len())?;
+        if !on_course(&r, expect.as_ref()) {
+            if let Some(w) = q.watch.as_mut().filter(|w| !w.isolated) {
+                w.isolated = true;
+                r = scan(dbg, tl, &ck, upper, &q, out.found.len())?;
+            }
+            if !on_course(&r, expect.as_ref()) {
+                return Err(DebuggerError::Failed(format!(
+                    "replay diverged: the search from t={} reached t={} at {}, not at {}",
+                    ck.time,
+                    upper,
+                    r.reached.map_or("?".into(), |l| l.to_string()),
+                    expect.map_or("?".into(), |l| l.location.to_string()),
+                )));
+            }
+        }
         if let Some(e) = r.error {
             return Err(DebuggerError::Refused(e));
-        }
-        for new in dbg.new_checkpoints() {
-            tl.add(new, false);
         }
         let mut found = r.found;
         found.append(&mut out.found);
@@ -87,8 +105,70 @@ pub fn find_last(
             break;
         }
         upper = ck.time;
+        expect = ck.location.clone().map(|location| Landmark {
+            location,
+            event: ck.event,
+        });
     }
     Ok(out)
+}
+
+/// One stretch of [`find_last`]: scan from `ck` to `upper` for what is still wanted.
+fn scan(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    ck: &Checkpoint,
+    upper: Time,
+    q: &Query,
+    have: usize,
+) -> Result<ScanResult, DebuggerError> {
+    let want = Query {
+        keep: q.keep - have,
+        ..q.clone()
+    };
+    let r = dbg.scan(ck, upper, &want)?;
+    for new in dbg.new_checkpoints() {
+        tl.add(new, false);
+    }
+    Ok(r)
+}
+
+/// Where the recorded history has the program standing at some event: a replay through
+/// that event must find it there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Landmark {
+    /// The source position.
+    pub location: Location,
+    /// The kind of event, when known.
+    pub event: Option<EventKind>,
+}
+
+/// Where the program stands, if it is stopped at an event (not at its end, where a scan
+/// runs off the end and stands nowhere).
+fn stop_location(dbg: &dyn Debugger) -> Option<Landmark> {
+    let pos = dbg.position();
+    let location = pos
+        .location
+        .clone()
+        .filter(|_| pos.kind == StopKind::Stop)?;
+    Some(Landmark {
+        location,
+        event: pos.event,
+    })
+}
+
+/// Did the scan end where the recorded history says the program stood? (A scan that ran
+/// into the program's end did not, when the history has the program standing somewhere.)
+fn on_course(r: &ScanResult, expect: Option<&Landmark>) -> bool {
+    match (expect, &r.reached) {
+        (Some(e), Some(l)) => {
+            e.location.file == l.file
+                && e.location.line == l.line
+                && (e.event.is_none() || r.reached_event.is_none() || e.event == r.reached_event)
+        }
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
 }
 
 /// Where an algorithm starts from: the current stop, or for a program that died of an
@@ -118,7 +198,7 @@ fn origin(dbg: &mut dyn Debugger, tl: &mut Timeline) -> Result<Option<Origin>, R
                 keep: 1,
                 ..Query::default()
             };
-            let s = find_last(dbg, tl, pos.time, &q)?;
+            let s = find_last(dbg, tl, pos.time, None, &q)?;
             Ok(s.found.last().map(|f| Origin {
                 time: f.time,
                 depth: f.depth,
@@ -168,7 +248,8 @@ pub fn reverse_step(
         keep: n,
         ..Query::default()
     };
-    let s = find_last(dbg, tl, before, &q)?;
+    let here = stop_location(dbg);
+    let s = find_last(dbg, tl, before, here.as_ref().filter(|_| before == now), &q)?;
     match s.found.first() {
         None => Err(ReverseError::AtStart),
         Some(f) if s.found.len() < n => Ok(target(f, Some(START_NOTE.into()))),
@@ -214,9 +295,9 @@ pub fn reverse_next(
         } else {
             at.depth
         };
-        let mut s = find_last(dbg, tl, at.time, &lines_at(depth))?;
+        let mut s = find_last(dbg, tl, at.time, None, &lines_at(depth))?;
         if s.found.is_empty() && s.broke && depth > 1 {
-            s = find_last(dbg, tl, at.time, &lines_at(depth - 1))?;
+            s = find_last(dbg, tl, at.time, None, &lines_at(depth - 1))?;
         }
         match s.found.pop() {
             Some(f) => {
@@ -256,7 +337,7 @@ pub fn reverse_finish(dbg: &mut dyn Debugger, tl: &mut Timeline) -> Result<Targe
         keep: 1,
         ..Query::default()
     };
-    let s = find_last(dbg, tl, at.time, &q)?;
+    let s = find_last(dbg, tl, at.time, None, &q)?;
     match s.found.last() {
         Some(f) => Ok(target(f, None)),
         None => Err(ReverseError::AtStart),
@@ -281,7 +362,8 @@ pub fn reverse_continue(
         keep: n as usize,
         ..Query::default()
     };
-    let s = find_last(dbg, tl, now, &q)?;
+    let here = stop_location(dbg);
+    let s = find_last(dbg, tl, now, here.as_ref(), &q)?;
     match s.found.first() {
         Some(f) if s.found.len() as u64 >= n => Ok(target(f, None)),
         _ => Ok(Target {
@@ -302,16 +384,35 @@ pub fn reverse_watch(
     tl: &mut Timeline,
     expr: &str,
 ) -> Result<Target, ReverseError> {
-    let now = dbg.position().time;
+    let pos = dbg.position().clone();
     let start = tl.start().clone();
     let probe = dbg.probe(expr)?;
+    let mut before = pos.time;
+    let mut at_before = stop_location(dbg);
+    if let (StopKind::PostMortem, Some(depth)) = (pos.kind, probe.watch.frame_depth) {
+        // The watched frame died of the exception: search its life, which ends at the
+        // exception passing through it.
+        let q = Query {
+            kinds: Some(vec![EventKind::Exception]),
+            depth: Some(depth),
+            keep: 1,
+            ..Query::default()
+        };
+        if let Some(f) = find_last(dbg, tl, pos.time, None, &q)?.found.pop() {
+            before = f.time;
+            at_before = Some(Landmark {
+                location: f.location,
+                event: Some(f.event),
+            });
+        }
+    }
     let q = Query {
         floor: probe.watch.frame_depth,
         keep: 1,
         watch: Some(probe.watch),
         ..Query::default()
     };
-    let s = find_last(dbg, tl, now, &q)?;
+    let s = find_last(dbg, tl, before, at_before.as_ref(), &q)?;
     if let Some(f) = s.found.last() {
         let note = format!(
             "reverse-watch: {expr} changed at this statement\nOld value: {}\nNew value: {}",
@@ -319,6 +420,11 @@ pub fn reverse_watch(
             f.new.as_deref().unwrap_or("?")
         );
         return Ok(target(f, Some(note)));
+    }
+    if s.broke && s.entry.as_ref().is_none_or(|e| e.time >= pos.time) {
+        return Err(ReverseError::Unchanged(format!(
+            "{expr} has not changed since this frame was entered, and this is its entry."
+        )));
     }
     if let (true, Some(entry)) = (s.broke, &s.entry) {
         let note = format!(
@@ -328,7 +434,7 @@ pub fn reverse_watch(
         );
         return Ok(target(entry, Some(note)));
     }
-    if now <= start.time {
+    if pos.time <= start.time {
         return Err(ReverseError::AtStart);
     }
     Ok(Target {

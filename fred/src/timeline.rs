@@ -227,6 +227,8 @@ mod tests {
             id,
             time,
             at_stop: true,
+            location: None,
+            event: None,
         }
     }
 

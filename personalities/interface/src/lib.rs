@@ -87,6 +87,10 @@ pub struct Checkpoint {
     /// Taken at a stop (so its own event is a place the user could stand), rather than in
     /// the middle of a run.
     pub at_stop: bool,
+    /// Where the program stood, to check that a replay through it stayed on course.
+    pub location: Option<Location>,
+    /// The kind of event it was taken at, for the same check.
+    pub event: Option<EventKind>,
 }
 
 /// What a scan looks for: stops (events that single-stepping would stop at) before a time.
@@ -118,6 +122,9 @@ pub struct Watch {
     pub frame_depth: Option<u32>,
     /// What else the debugger needs to evaluate it (e.g. the module whose globals it uses).
     pub context: String,
+    /// Evaluate it each time in a throwaway copy of the process, so that its side effects
+    /// cannot change the program's course (slow; for expressions that turned out to).
+    pub isolated: bool,
 }
 
 /// The value of an expression at the current stop, and how to watch it.
@@ -161,6 +168,13 @@ pub struct ScanResult {
     /// The scan had to give up (e.g. a watched expression did not finish); one line.
     #[serde(default)]
     pub error: Option<String>,
+    /// Where the program stood at the end of the stretch (to check the scan kept to the
+    /// recorded course).
+    #[serde(default)]
+    pub reached: Option<Location>,
+    /// The kind of event at the end of the stretch.
+    #[serde(default)]
+    pub reached_event: Option<EventKind>,
 }
 
 /// How a command the user typed relates to the timeline.
@@ -234,4 +248,28 @@ pub trait Debugger {
     fn probe(&mut self, expr: &str) -> Result<Probe>;
     /// Ends the session and every process of it.
     fn close(&mut self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_location_shows_the_file_name_line_and_function() {
+        let l = Location {
+            file: "/abs/dir/prog.py".into(),
+            line: 12,
+            function: "update".into(),
+        };
+        assert_eq!(l.to_string(), "prog.py:12 update");
+    }
+
+    #[test]
+    fn positions_read_as_the_agents_report_them() {
+        let json = r#"{"time": 7, "kind": "postmortem", "location": null, "depth": 3}"#;
+        let p: Position = serde_json::from_str(json).expect("parse");
+        assert_eq!(p.kind, StopKind::PostMortem);
+        assert_eq!(p.depth, Some(3));
+        assert_eq!(p.event, None);
+    }
 }

@@ -159,10 +159,13 @@ impl PdbSession {
             }
             Event::Snapshot(id) => {
                 if let Some(info) = self.sup.snapshot(id) {
+                    let state = &info.hello["state"];
                     let ck = Checkpoint {
                         id,
-                        time: info.hello["state"]["time"].as_u64().unwrap_or(0),
+                        time: state["time"].as_u64().unwrap_or(0),
                         at_stop: info.hello["at_stop"].as_bool().unwrap_or(false),
+                        location: serde_json::from_value(state["location"].clone()).ok(),
+                        event: serde_json::from_value(state["event"].clone()).ok(),
                     };
                     if ck.at_stop {
                         self.snapshots_by_pid.insert(info.pid, ck);
@@ -503,6 +506,7 @@ impl Debugger for PdbSession {
                     None
                 },
                 context: w["module"].as_str().unwrap_or("__main__").to_string(),
+                isolated: false,
             },
         })
     }
@@ -525,6 +529,7 @@ fn scan_request(q: &Query, until: Time) -> Value {
             "local": w.frame_depth.is_some(),
             "depth": w.frame_depth,
             "module": w.context,
+            "isolated": w.isolated,
         })
     });
     json!({

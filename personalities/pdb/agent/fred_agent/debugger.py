@@ -164,9 +164,18 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if then.get("fred") in ("goto", "scan"):
             return self.begin(then)
         if at_prompt:
+            self.rebind_watches(self.stack[-1][0])
             self.show_stop()
             self.send_ready()
         return None
+
+    def rebind_watches(self, frame):
+        """After a restore: attach local watches to their frames and take fresh values."""
+        depth = self.stop_depth(frame)
+        for w in self.watches.values():
+            w.bind(frame, depth)
+            if w.frame is not None or not w.local:
+                w.last = w.value_in(w.frame)
 
     def show_stop(self):
         """Print the stop as pdb does on arriving at it (for a copy resumed exactly at a
@@ -238,15 +247,17 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         t = self.t
         if t >= self.target:
             if self.mode == SCAN:
-                self.scan_finish(frame)
+                self.scan_finish(frame, event)
             self.mode = NORMAL
             self.target = NEVER
             self.set_step()
+            # A replay does not evaluate watches: take them up afresh here.
+            self.rebind_watches(frame)
         elif t >= self.next_auto:
             self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
             now = time.monotonic()
             if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
-                resumed = self.snapshot(at_stop=False)
+                resumed = self.snapshot(at_stop=False, frame=frame, event=event)
                 if resumed is not None:
                     self.take_resume(resumed)
                     then = resumed.get("then") or {}
@@ -293,7 +304,10 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             if not self.watches:
                 self.message("No watches.")
             for n, w in sorted(self.watches.items()):
-                where = " (in %s)" % w.frame.f_code.co_name if w.local and w.frame else ""
+                where = ""
+                if w.local:
+                    where = (" (in %s)" % w.frame.f_code.co_name if w.frame
+                             else " (its frame is not on the stack here)")
                 self.message("Watch %d: %s = %s%s" % (n, w.expr, watchlib.show(w.last), where))
             return
         frame = self.curframe

@@ -132,7 +132,7 @@ class ScanMixin:
                 "location": {"file": self.canonic(where.f_code.co_filename),
                              "line": where.f_lineno, "function": where.f_code.co_name}}
 
-    def scan_finish(self, frame):
+    def scan_finish(self, frame, event=None):
         s = self.scan
         w = s.get("w")
         if w is not None and s["prev"] is not None and (frame is not None or not w.local):
@@ -143,8 +143,13 @@ class ScanMixin:
                 self.watch_stuck(s, self.t)
         if w is not None:
             watchlib.WATCHDOG.stop()
+        reached = None
+        if frame is not None:
+            reached = {"file": self.canonic(frame.f_code.co_filename), "line": frame.f_lineno,
+                       "function": frame.f_code.co_name}
         self.scan_result = {"found": s["found"], "broke": s["broke"], "entry": s["entry"],
-                            "error": s["error"]}
+                            "error": s["error"], "reached": reached,
+                            "reached_event": event if frame is not None else None}
         self.scan = None
 
     def would_break(self, frame):

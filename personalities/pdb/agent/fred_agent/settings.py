@@ -18,7 +18,7 @@ class SettingsMixin:
                             "ignore": b.ignore, "hits": b.hits})
         return {"breakpoints": bps, "next": bdb.Breakpoint.next,
                 "aliases": dict(self.aliases),
-                "watches": {str(n): w.spec() for n, w in self.watches.items() if not w.local},
+                "watches": {str(n): w.spec() for n, w in self.watches.items()},
                 "watch_no": self.watch_no,
                 "commands": {str(k): v for k, v in getattr(self, "commands", {}).items()},
                 "silent": {str(k): v for k, v in
@@ -46,8 +46,6 @@ class SettingsMixin:
         bdb.Breakpoint.next = settings["next"]
         self.aliases = dict(settings["aliases"])
         self.watches = {int(n): watchlib.from_spec(w) for n, w in settings["watches"].items()}
-        for w in self.watches.values():
-            w.last = w.value_in(None)
         self.watch_no = settings["watch_no"]
         self.commands = {int(k): v for k, v in settings["commands"].items()}
         self.commands_silent = {int(k): v for k, v in settings["silent"].items()}

@@ -46,7 +46,7 @@ def _thread_count():
 class SnapshotMixin:
     """Fork snapshots of the debugger process (part of FredPdb)."""
 
-    def snapshot(self, at_stop):
+    def snapshot(self, at_stop, frame=None, event=None):
         """Fork a frozen copy. Returns None in the live process, or, in a fresh copy made
         from the snapshot later, fred's resume request."""
         if _thread_count() > 1:
@@ -68,14 +68,19 @@ class SnapshotMixin:
             if at_stop:
                 self.chan.send({"reply": {"snapshot_pid": pid}})
             return None
-        return self.snapshot_main(at_stop, offsets)
+        return self.snapshot_main(at_stop, offsets, frame, event)
 
-    def snapshot_main(self, at_stop, offsets):
+    def snapshot_main(self, at_stop, offsets, frame=None, event=None):
         """The frozen snapshot: wait for resume requests, fork a live copy for each."""
         old_sigint = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         self.chan.close()
-        here = self.state() if at_stop else {"time": self.t, "kind": "running"}
+        if at_stop:
+            here = self.state()
+        else:
+            here = {"time": self.t, "kind": "running", "event": event,
+                    "location": {"file": self.canonic(frame.f_code.co_filename),
+                                 "line": frame.f_lineno, "function": frame.f_code.co_name}}
         chan = Channel(self.sock_path, {"hello": "snapshot", "pid": os.getpid(),
                                         "at_stop": at_stop, "state": here})
         while True:

@@ -72,6 +72,11 @@ class Undefined:
 UNDEFINED = Undefined()
 
 
+def has_call(tree):
+    """Calls may have side effects: such an expression is evaluated in a throwaway copy."""
+    return any(isinstance(n, ast.Call) for n in ast.walk(tree))
+
+
 def used_names(tree):
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
@@ -132,10 +137,27 @@ class Watch:
         self.module = frame.f_globals.get("__name__") if frame is not None else "__main__"
         self.frame = frame if self.local else None
         self.last = None
+        self.isolated = has_call(tree)
+        self.code_id = None
 
     def spec(self):
+        code = self.frame.f_code if self.frame is not None else None
         return {"expr": self.expr, "local": self.local, "depth": self.depth,
-                "module": self.module}
+                "module": self.module, "isolated": self.isolated,
+                "code": code and [code.co_filename, code.co_name, code.co_firstlineno]}
+
+    def bind(self, frame, frame_depth):
+        """Attach a local watch to the frame at its depth on the stack of `frame` (whose
+        depth is `frame_depth`), if that frame runs the same function; else detach it."""
+        if not self.local:
+            return
+        f, d = frame, frame_depth
+        while f is not None and d > self.depth:
+            f, d = f.f_back, d - 1
+        code = f.f_code if f is not None and d == self.depth else None
+        same = code is not None and [code.co_filename, code.co_name,
+                                     code.co_firstlineno] == self.code_id
+        self.frame = f if same else None
 
     def globals(self):
         mod = sys.modules.get(self.module)
@@ -143,7 +165,43 @@ class Watch:
 
     def value_in(self, frame):
         """The comparable value in `frame` (local scope) or the module (global scope).
-        Raises Stuck if the watchdog runs and the evaluation does not finish."""
+        Raises Stuck if the watchdog runs and the evaluation does not finish. An isolated
+        watch is evaluated in a throwaway fork, so its side effects vanish with it."""
+        if self.isolated:
+            return self.value_isolated(frame)
+        return self.value_here(frame)
+
+    def value_isolated(self, frame):
+        r, wr = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            try:
+                text = show(self.value_here(frame))
+            except BaseException as e:
+                text = "<%s>" % type(e).__name__
+            os.write(wr, text.encode("utf-8", "replace")[:1 << 20])
+            os._exit(0)
+        os.close(wr)
+        chunks = []
+        WATCHDOG.seq += 1
+        WATCHDOG.running = True
+        try:
+            while True:
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except Stuck:
+            os.kill(pid, signal.SIGKILL)
+            raise
+        finally:
+            WATCHDOG.running = False
+            os.close(r)
+            os.waitpid(pid, 0)
+        return ("repr", b"".join(chunks).decode("utf-8", "replace"))
+
+    def value_here(self, frame):
         WATCHDOG.seq += 1
         WATCHDOG.running = True
         try:
@@ -170,6 +228,8 @@ def from_spec(spec):
     w.local = spec["local"]
     w.depth = spec["depth"]
     w.module = spec["module"]
+    w.isolated = spec.get("isolated", False)
+    w.code_id = spec.get("code")
     w.frame = None
     w.last = None
     return w
@@ -221,4 +281,7 @@ def probe(expr, frame, depth):
         return {"error": "%s did not finish within %d s; not watched" % (expr, EVAL_LIMIT_S)}
     if text.startswith("err "):
         return {"error": "%s raised %s" % (expr, text[4:])}
-    return {"value": text[3:], "watch": w.spec()}
+    spec = w.spec()
+    # A search evaluates in place, and is redone isolated if that changed the program.
+    spec["isolated"] = False
+    return {"value": text[3:], "watch": spec}

@@ -37,6 +37,8 @@ pub enum Event {
     LiveLost,
     /// A snapshot registered.
     Snapshot(SnapshotId),
+    /// A snapshot's process went away (killed from outside); it is out of the registry.
+    SnapshotLost(SnapshotId),
     /// Bytes the program wrote to its terminal.
     Output(Vec<u8>),
     /// One of the extra descriptors given to [`Supervisor::poll`] is readable.
@@ -287,6 +289,7 @@ impl Supervisor {
             .collect();
         for id in closed {
             self.snapshots.remove(&id);
+            self.events.push_back(Event::SnapshotLost(id));
         }
         if let Some((_, chan)) = self.holder.as_mut() {
             let _ = chan.read_available();

@@ -66,6 +66,21 @@ pub fn find_last(
     at_before: Option<&Landmark>,
     q: &Query,
 ) -> Result<Search, DebuggerError> {
+    loop {
+        match search(dbg, tl, before, at_before, q) {
+            Err(DebuggerError::CheckpointLost(_)) => continue,
+            r => return r,
+        }
+    }
+}
+
+fn search(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    before: Time,
+    at_before: Option<&Landmark>,
+    q: &Query,
+) -> Result<Search, DebuggerError> {
     let mut out = Search::default();
     let mut q = q.clone();
     let mut upper = before;
@@ -126,7 +141,14 @@ fn scan(
         keep: q.keep - have,
         ..q.clone()
     };
-    let r = dbg.scan(ck, upper, &want)?;
+    let r = match dbg.scan(ck, upper, &want) {
+        Err(DebuggerError::CheckpointLost(id)) => {
+            // Killed from outside: forget it; the search is redone without it.
+            tl.remove(id);
+            return Err(DebuggerError::CheckpointLost(id));
+        }
+        r => r?,
+    };
     for new in dbg.new_checkpoints() {
         tl.add(new, false);
     }

@@ -107,6 +107,7 @@ impl Session {
             Command::Checkpoint => self.manual_checkpoint(out),
             Command::Restart(n) => self.restart_checkpoint(n, out),
             Command::History => {
+                self.absorb_checkpoints();
                 out.debugger(&self.history());
                 Ok(Reply::default())
             }
@@ -267,12 +268,17 @@ impl Session {
         expect: Option<Location>,
         out: &mut dyn Output,
     ) -> Result<Position, DebuggerError> {
-        let ck = self
-            .tl
-            .restore_point(time)
-            .cloned()
-            .ok_or_else(|| DebuggerError::Failed(format!("no checkpoint before t={time}")))?;
-        let pos = self.dbg.goto(&ck, time, out)?;
+        let pos = loop {
+            let ck =
+                self.tl.restore_point(time).cloned().ok_or_else(|| {
+                    DebuggerError::Failed(format!("no checkpoint before t={time}"))
+                })?;
+            match self.dbg.goto(&ck, time, out) {
+                // Killed from outside: forget it and use the one before.
+                Err(DebuggerError::CheckpointLost(id)) => self.tl.remove(id),
+                r => break r?,
+            }
+        };
         self.absorb_checkpoints();
         self.tl.moved_to(pos.time);
         self.thin();
@@ -313,7 +319,15 @@ impl Session {
                 "No checkpoint {n}; fred-history lists them."
             )));
         };
-        let pos = self.dbg.goto(&ck, ck.time, out)?;
+        let pos = match self.dbg.goto(&ck, ck.time, out) {
+            Err(DebuggerError::CheckpointLost(id)) => {
+                self.tl.remove(id);
+                return Ok(Reply::error(format!(
+                    "Checkpoint {id} is gone (its process was killed)."
+                )));
+            }
+            r => r?,
+        };
         self.absorb_checkpoints();
         self.tl.moved_to(pos.time);
         Ok(Reply::default())
@@ -355,6 +369,9 @@ impl Session {
     fn absorb_checkpoints(&mut self) {
         for ck in self.dbg.new_checkpoints() {
             self.tl.add(ck, false);
+        }
+        for id in self.dbg.lost_checkpoints() {
+            self.tl.remove(id);
         }
     }
 

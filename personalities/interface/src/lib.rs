@@ -216,6 +216,9 @@ pub enum DebuggerError {
     /// The user pressed Ctrl-C during a replay or a search.
     #[error("Interrupted.")]
     Interrupted,
+    /// A checkpoint's process is gone (killed from outside); the timeline should forget it.
+    #[error("checkpoint {0} is gone")]
+    CheckpointLost(CheckpointId),
 }
 
 /// Result type of the [`Debugger`] trait.
@@ -235,6 +238,8 @@ pub trait Debugger {
     fn checkpoint(&mut self) -> Result<Checkpoint>;
     /// Checkpoints the debugger took by itself since the last call (during long runs).
     fn new_checkpoints(&mut self) -> Vec<Checkpoint>;
+    /// Checkpoints whose processes went away since the last call (killed from outside).
+    fn lost_checkpoints(&mut self) -> Vec<CheckpointId>;
     /// Discards a checkpoint.
     fn drop_checkpoint(&mut self, id: CheckpointId);
     /// Restores checkpoint `from` and runs silently to event `time`, where the debugger

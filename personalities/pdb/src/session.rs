@@ -64,6 +64,7 @@ pub struct PdbSession {
     deferred: VecDeque<Event>,
     snapshots_by_pid: HashMap<i32, Checkpoint>,
     new: Vec<Checkpoint>,
+    lost: Vec<CheckpointId>,
     settings: Value,
     /// What the program read from its terminal: (event time, base64 bytes), in time order.
     input_log: Vec<(Time, Value)>,
@@ -108,6 +109,7 @@ impl PdbSession {
             deferred: VecDeque::new(),
             snapshots_by_pid: HashMap::new(),
             new: Vec::new(),
+            lost: Vec::new(),
             settings: Value::Null,
             input_log: Vec::new(),
         };
@@ -173,6 +175,10 @@ impl PdbSession {
                         self.new.push(ck);
                     }
                 }
+                Ok(None)
+            }
+            Event::SnapshotLost(id) => {
+                self.lost.push(id);
                 Ok(None)
             }
             Event::Message(msg) if msg.get("input").is_some() => {
@@ -375,8 +381,9 @@ impl PdbSession {
                 from.id,
                 json!({"settings": settings, "then": then, "input": input}),
             )
-            .map_err(|e| {
-                DebuggerError::Failed(format!("cannot restore checkpoint {}: {e}", from.id))
+            .map_err(|e| match e {
+                fred_ckpt::CkptError::NoSnapshot(id) => DebuggerError::CheckpointLost(id),
+                e => DebuggerError::Failed(format!("cannot restore checkpoint {}: {e}", from.id)),
             })?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut sink = Discard;
@@ -460,6 +467,10 @@ impl Debugger for PdbSession {
 
     fn new_checkpoints(&mut self) -> Vec<Checkpoint> {
         std::mem::take(&mut self.new)
+    }
+
+    fn lost_checkpoints(&mut self) -> Vec<CheckpointId> {
+        std::mem::take(&mut self.lost)
     }
 
     fn drop_checkpoint(&mut self, id: CheckpointId) {

@@ -77,10 +77,11 @@ class ScanMixin:
 
     def watch_event(self, s, frame, event, arg, t, d):
         """Evaluate the watched expression at a stop; a different value than at the stop
-        before means the statement at that stop changed it."""
+        before means the statement at that stop changed it. (The hot path of a watch
+        search: stops are remembered as plain tuples (t, depth, event, code, line).)"""
         w = s["w"]
         if event == "line":
-            s["lines"][d] = (frame, (t, d, event, _Where(frame)))
+            s["lines"][d] = (frame, (t, d, event, frame.f_code, frame.f_lineno))
         if w.local:
             if d < w.depth:
                 s["prev"] = None
@@ -90,18 +91,20 @@ class ScanMixin:
                 s["wframe"] = frame
             if s["wframe"] is None:
                 return
-        if not self.is_step_stop(frame, event, arg):
+        if event == "exception" and not self.is_step_stop(frame, event, arg):
             return
         try:
             value = w.value_in(s["wframe"])
         except watchlib.Stuck:
             return self.watch_stuck(s, t)
+        at = (t, d, event, frame.f_code, frame.f_lineno)
         if s["entry"] is None:
-            s["entry"] = self.found_at((t, d, event, frame))
-        self.compare(s, value)
-        # The frame's line moves on; remember where this stop was. After a return, the
-        # code that runs next is the rest of the caller's line: that is the statement.
-        at = (t, d, event, _Where(frame))
+            s["entry"] = self.found_at(at)
+        prev = s["prev"]
+        if prev is not None and not (prev[0] is value or watchlib.same(prev[0], value)):
+            self.record_change(s, prev, value)
+        # After a return, the code that runs next is the rest of the caller's line: that
+        # is the statement that may change the value.
         if event == "return":
             line = s["lines"].get(d - 1)
             if line is not None and line[0] is frame.f_back:
@@ -121,16 +124,19 @@ class ScanMixin:
         """Record a change from the previous evaluation to `value`."""
         prev = s["prev"]
         if prev is not None and not watchlib.same(prev[0], value):
-            hit = self.found_at(prev[1])
-            hit["old"] = watchlib.show(prev[0])
-            hit["new"] = watchlib.show(value)
-            s["found"] = [hit]
+            self.record_change(s, prev, value)
+
+    def record_change(self, s, prev, value):
+        hit = self.found_at(prev[1])
+        hit["old"] = watchlib.show(prev[0])
+        hit["new"] = watchlib.show(value)
+        s["found"] = [hit]
 
     def found_at(self, here):
-        t, d, event, where = here
+        t, d, event, code, line = here
         return {"time": t, "depth": d, "event": event,
-                "location": {"file": self.canonic(where.f_code.co_filename),
-                             "line": where.f_lineno, "function": where.f_code.co_name}}
+                "location": {"file": self.canonic(code.co_filename), "line": line,
+                             "function": code.co_name}}
 
     def scan_finish(self, frame, event=None):
         s = self.scan
@@ -175,12 +181,3 @@ class ScanMixin:
                 return True
         return False
 
-
-class _Where:
-    """Where a stop was: a frame's code and line, frozen at that moment."""
-
-    __slots__ = ("f_code", "f_lineno")
-
-    def __init__(self, frame):
-        self.f_code = frame.f_code
-        self.f_lineno = frame.f_lineno

@@ -62,6 +62,8 @@ pub struct Supervisor {
     pids: Vec<i32>,
     first_pid: i32,
     pty_open: bool,
+    resumes: u64,
+    expected: Option<u64>,
 }
 
 impl Supervisor {
@@ -101,6 +103,8 @@ impl Supervisor {
             pids: vec![pid],
             first_pid: pid,
             pty_open: true,
+            resumes: 0,
+            expected: None,
         })
     }
 
@@ -129,13 +133,17 @@ impl Supervisor {
 
     /// Asks snapshot `id` for a fresh live copy. `request` is merged into the resume
     /// message and reaches the copy. The copy announces itself later as
-    /// [`Event::LiveConnected`], at which point the old live process is killed.
+    /// [`Event::LiveConnected`], at which point the old live process is killed. Only the
+    /// copy of the latest resume is accepted: one made for an earlier resume (abandoned,
+    /// e.g. by Ctrl-C) is killed when it connects, so its messages never mix in.
     pub fn resume(&mut self, id: SnapshotId, request: Value) -> Result<()> {
         let snap = self
             .snapshots
             .get_mut(&id)
             .ok_or(CkptError::NoSnapshot(id))?;
-        let mut msg = json!({"fred": "resume"});
+        self.resumes += 1;
+        self.expected = Some(self.resumes);
+        let mut msg = json!({"fred": "resume", "nonce": self.resumes});
         if let (Some(m), Value::Object(extra)) = (msg.as_object_mut(), request) {
             m.extend(extra);
         }
@@ -302,6 +310,7 @@ impl Supervisor {
         self.pids.push(pid);
         match hello["hello"].as_str() {
             Some("holder") => self.holder = Some((pid, chan)),
+            Some("live") if hello["nonce"].as_u64() != self.expected => kill_hard(pid),
             Some("live") => {
                 if let Some((old, _)) = self.live.take() {
                     kill_hard(old);

@@ -25,8 +25,8 @@ pub struct PdbArgs {
     /// Run the commands in FILE (one per line, # comments) instead of a prompt.
     #[arg(short = 'x', long = "batch", value_name = "FILE")]
     pub batch: Option<PathBuf>,
-    /// Print one JSON object per command on stdout.
-    #[arg(long)]
+    /// With -x: print one JSON object per command on stdout.
+    #[arg(long, requires = "batch")]
     pub json: bool,
     /// The Python interpreter to debug with.
     #[arg(long, value_name = "PATH", default_value = "python3")]

@@ -233,7 +233,10 @@ impl Session {
             Ok(t) => t,
             Err(ReverseError::Debugger(e @ DebuggerError::Gone(_))) => return Err(e),
             Err(e) => {
-                if self.dbg.position().time != home.time {
+                // A search moves the live process; one cut short by Ctrl-C or a failure
+                // leaves it anywhere (even still running): go back home.
+                let unsure = matches!(e, ReverseError::Debugger(_));
+                if unsure || self.dbg.position().time != home.time {
                     self.land(home.time, home.location.clone(), &mut Quiet)?;
                 }
                 let msg = match e {
@@ -347,9 +350,11 @@ impl Session {
 
     fn undo(&mut self, n: u64, out: &mut dyn Output) -> Result<Reply, DebuggerError> {
         let Some((time, entry)) = self.tl.undo_target(n) else {
-            return Ok(Reply::error(format!(
-                "Fewer than {n} forward commands to undo."
-            )));
+            return Ok(Reply::error(if n == 1 {
+                "Nothing to undo: no forward command before this point.".to_string()
+            } else {
+                format!("Fewer than {n} forward commands to undo.")
+            }));
         };
         let expect = self.tl.entries()[entry].after.location.clone();
         let expect = (self.tl.entries()[entry].after.time == time)

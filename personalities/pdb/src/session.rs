@@ -68,6 +68,9 @@ pub struct PdbSession {
     settings: Value,
     /// What the program read from its terminal: (event time, base64 bytes), in time order.
     input_log: Vec<(Time, Value)>,
+    /// The live process is at its prompt, able to answer requests (not running, as it
+    /// still may be after a search was interrupted).
+    live_idle: bool,
 }
 
 impl PdbSession {
@@ -76,7 +79,9 @@ impl PdbSession {
     pub fn start(config: &PdbConfig, out: &mut dyn Output) -> Result<Self> {
         let dir = install_agent()?;
         let boot = format!(
-            "import sys; sys.path.insert(0, {:?}); import fred_agent; fred_agent.main()",
+            "import sys; sys.version_info >= (3, 8) or sys.exit('fred-pdb needs Python 3.8 \
+             or newer; this is Python ' + sys.version.split()[0]); sys.path.insert(0, {:?}); \
+             import fred_agent; fred_agent.main()",
             dir.to_string_lossy()
         );
         let mut args: Vec<OsString> = vec!["-c".into(), boot.into()];
@@ -112,6 +117,7 @@ impl PdbSession {
             lost: Vec::new(),
             settings: Value::Null,
             input_log: Vec::new(),
+            live_idle: false,
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;
         s.pos = ready.pos;
@@ -311,6 +317,7 @@ impl PdbSession {
                     }
                     let pos: Position = serde_json::from_value(state.clone())
                         .map_err(|e| DebuggerError::Failed(format!("bad stop report: {e}")))?;
+                    self.live_idle = true;
                     self.drain_quietly(out, program_visible);
                     return Ok(Ready {
                         pos,
@@ -356,7 +363,7 @@ impl PdbSession {
     /// The debugger settings (breakpoints, aliases) of the live process, to carry over to
     /// a restored copy; the last known ones if the live process cannot answer.
     fn current_settings(&mut self) -> Value {
-        if self.sup.live_pid().is_some() {
+        if self.sup.live_pid().is_some() && self.live_idle {
             if let Ok(r) = self.request(json!({"fred": "settings"})) {
                 self.settings = r["settings"].clone();
             }
@@ -370,6 +377,7 @@ impl PdbSession {
         if std::env::var_os("FRED_TRACE").is_some() {
             eprintln!("[fred] resume {} then {then}", from.id);
         }
+        self.live_idle = false;
         let input: Vec<Value> = self
             .input_log
             .iter()
@@ -424,6 +432,7 @@ impl Debugger for PdbSession {
             ));
         }
         self.sup.send(&json!({"line": line})).map_err(gone)?;
+        self.live_idle = false;
         self.running_user_command = true;
         let ready = self.wait_ready(out, Show::All, None);
         self.running_user_command = false;

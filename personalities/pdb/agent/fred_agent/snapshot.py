@@ -108,7 +108,8 @@ class SnapshotMixin:
             except OSError:
                 pass
         signal.signal(signal.SIGINT, old_sigint)
-        self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid()})
+        self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid(),
+                                             "nonce": req.get("nonce")})
         self.ran = True
         self.last_snapshot_wall = time.monotonic()
         return req

@@ -46,6 +46,13 @@ class ReplayableStdin(io.RawIOBase):
                 queue.pop(0)
             else:
                 queue[0] = queue[0][len(data):]
+            if agent.mode == 0:
+                # Running forward again over input given before: show it, as the terminal
+                # showed it when it was typed.
+                try:
+                    os.write(agent.tty_fd, data)
+                except OSError:
+                    pass
         else:
             data = os.read(0, len(buf))
             if data:

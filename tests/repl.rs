@@ -141,3 +141,39 @@ fn prompt_repeat_interrupt_and_ctrl_d() {
         "{history}"
     );
 }
+
+const SPIN: &str = r#"
+n = 0
+while True:
+    n += 1
+"#;
+
+#[test]
+fn ctrl_c_cancels_a_search_and_every_answer_stays_in_step() {
+    let dir = TestDir::new("repl-cancel");
+    let prog = dir.program(SPIN);
+    let mut term = Terminal::start(&dir, &prog);
+    term.type_line("continue");
+    std::thread::sleep(Duration::from_millis(1500));
+    term.key(0x03);
+    term.expect("(Pdb) ");
+    let before = term.command("p n");
+    // A search over the whole run for a value only the first iterations had: cut short.
+    term.type_line("rw n % 7 == 3 and n < 50");
+    std::thread::sleep(Duration::from_millis(700));
+    term.key(0x03);
+    let out = term.expect("(Pdb) ");
+    assert!(out.contains("Interrupted; back where you were."), "{out}");
+    // Each command gets its own answer, and the program is where it was.
+    for v in ["111", "222", "333"] {
+        let out = term.command(&format!("p {v}"));
+        assert!(
+            out.contains(v) && !out.contains("spin") && !out.contains("prog.py"),
+            "{out}"
+        );
+    }
+    assert_eq!(term.command("p n"), before);
+    term.type_line("quit");
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(3));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -14,6 +14,8 @@
 //! Process hygiene: fred becomes a child subreaper, every process of the session exits when
 //! the control socket closes, and [`Supervisor`] kills and reaps what is left when dropped.
 
+#![warn(missing_docs)]
+
 mod channel;
 mod error;
 mod process;

@@ -10,6 +10,8 @@
 //! - [`repl`] and [`batch`] are the two ways to feed it commands;
 //! - [`cli`] is the command line of the `fred-pdb` and `fred-gdb` binaries.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod cli;
 pub mod command;

@@ -6,6 +6,8 @@
 //! stretch after a checkpoint for the last events that match a [`Query`]. A personality
 //! (the pdb one, the gdb one) implements them in its debugger's terms.
 
+#![warn(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 
 /// A point on the timeline: the number of events the program has executed. Every stop the

@@ -5,6 +5,8 @@
 //! process, forks snapshots, and replays or scans to an event on request. pdb's dialogue
 //! travels over fred's control socket; the program's own I/O stays on the pty.
 
+#![warn(missing_docs)]
+
 macro_rules! agent_files {
     ($($name:literal),* $(,)?) => {
         &[$(($name, include_str!(concat!("../agent/fred_agent/", $name)))),*]

@@ -103,6 +103,7 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
     let policy = Policy {
         prompt_spacing: args.checkpoint_spacing.max(1),
         max_checkpoints: args.max_checkpoints,
+        ..Policy::default()
     };
     let mut session = match Session::new(Box::new(dbg), policy) {
         Ok(s) => s,

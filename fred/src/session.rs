@@ -13,8 +13,11 @@ use crate::timeline::Timeline;
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
     /// At a prompt after running forward, take a checkpoint if the newest one is at least
-    /// this many events back.
+    /// this many events back...
     pub prompt_spacing: Time,
+    /// ...and was taken at least this long ago (so a script that runs many short commands
+    /// does not fork at every prompt; what ran since is quick to replay anyway).
+    pub prompt_interval: std::time::Duration,
     /// Keep at most this many checkpoints (older ones are thinned out exponentially).
     pub max_checkpoints: usize,
 }
@@ -23,6 +26,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             prompt_spacing: 1000,
+            prompt_interval: std::time::Duration::from_millis(50),
             max_checkpoints: 48,
         }
     }
@@ -53,6 +57,7 @@ pub struct Session {
     dbg: Box<dyn Debugger>,
     tl: Timeline,
     policy: Policy,
+    last_checkpoint: std::time::Instant,
 }
 
 impl Session {
@@ -66,7 +71,12 @@ impl Session {
         }
         let first = dbg.checkpoint()?;
         let tl = Timeline::new(start, first, policy.max_checkpoints);
-        Ok(Session { dbg, tl, policy })
+        Ok(Session {
+            dbg,
+            tl,
+            policy,
+            last_checkpoint: std::time::Instant::now(),
+        })
     }
 
     /// Where the program stands.
@@ -197,7 +207,9 @@ impl Session {
                 self.tl.add(ck, true);
             } else if moved {
                 let newest = self.tl.restore_point(after.time).map_or(0, |c| c.time);
-                if after.time - newest >= self.policy.prompt_spacing {
+                if after.time - newest >= self.policy.prompt_spacing
+                    && self.last_checkpoint.elapsed() >= self.policy.prompt_interval
+                {
                     self.checkpoint_quietly();
                 }
             }
@@ -368,12 +380,14 @@ impl Session {
     fn checkpoint_quietly(&mut self) {
         if let Ok(ck) = self.dbg.checkpoint() {
             self.tl.add(ck, false);
+            self.last_checkpoint = std::time::Instant::now();
         }
     }
 
     fn absorb_checkpoints(&mut self) {
         for ck in self.dbg.new_checkpoints() {
             self.tl.add(ck, false);
+            self.last_checkpoint = std::time::Instant::now();
         }
         for id in self.dbg.lost_checkpoints() {
             self.tl.remove(id);

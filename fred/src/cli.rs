@@ -72,7 +72,12 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         (None, None) => bail!("no script given; usage: fred-pdb [OPTIONS] script.py [ARGS]"),
     };
     if !module && !std::path::Path::new(&target).is_file() {
-        bail!("{target}: no such file");
+        let what = if std::path::Path::new(&target).exists() {
+            "not a file"
+        } else {
+            "no such file"
+        };
+        bail!("{target}: {what}");
     }
     let script = match &args.batch {
         Some(f) => Some(

@@ -56,7 +56,7 @@ def _run(dbg, module, target):
         if spec is not None and spec.submodule_search_locations:
             spec = importlib.util.find_spec(target + ".__main__")
         if spec is None or not spec.origin:
-            raise SystemExit("fred: no module named %s" % target)
+            raise ModuleNotFoundError("No module named %r" % target)
         dbg.mainpyfile = dbg.canonic(spec.origin)
         dbg._wait_for_mainpyfile = True
         sys.argv[0] = spec.origin

@@ -14,6 +14,7 @@ macro_rules! agent_files {
 }
 
 mod classify;
+mod install;
 mod session;
 mod sync;
 

@@ -1,0 +1,299 @@
+//! Waiting on the agent: events from the supervisor, program output in order with pdb's
+//! output (sync markers), prompts, and request/reply exchanges.
+
+use std::time::{Duration, Instant};
+
+use fred_ckpt::Event;
+use fred_personality::{Checkpoint, DebuggerError, Output, Position, Result};
+use serde_json::{json, Value};
+
+use super::{drain, failed, gone, Discard, PdbSession, Ready, Show};
+use crate::sync::Piece;
+
+impl PdbSession {
+    /// The next event, if one comes within `timeout`: one queued earlier, or a fresh one
+    /// from the supervisor. One at a time, so nothing behind an event that ends a wait is
+    /// lost.
+    pub(super) fn next_event(&mut self, timeout: Option<Duration>) -> Result<Option<Event>> {
+        if self.deferred.is_empty() {
+            let evs = self.poll_supervisor(timeout)?;
+            self.deferred.extend(evs);
+        }
+        Ok(self.deferred.pop_front())
+    }
+
+    pub(super) fn poll_supervisor(&mut self, timeout: Option<Duration>) -> Result<Vec<Event>> {
+        let mut extra = Vec::new();
+        if let Some(fd) = self.interrupt_fd {
+            extra.push(fd);
+        }
+        if self.forward_stdin && self.running_user_command {
+            extra.push(0);
+        }
+        let evs = self.sup.poll(timeout, &extra).map_err(failed)?;
+        if std::env::var_os("FRED_TRACE").is_some() {
+            for ev in &evs {
+                eprintln!("[fred] {ev:?}");
+            }
+        }
+        Ok(evs)
+    }
+
+    /// Handles the events every wait must handle; returns the rest.
+    pub(super) fn common(
+        &mut self,
+        ev: Event,
+        out: &mut dyn Output,
+        show: &mut bool,
+    ) -> Result<Option<Event>> {
+        match ev {
+            Event::Output(bytes) => {
+                self.program_output(&bytes, out, show, None);
+                Ok(None)
+            }
+            Event::Snapshot(id) => {
+                if let Some(info) = self.sup.snapshot(id) {
+                    let state = &info.hello["state"];
+                    let ck = Checkpoint {
+                        id,
+                        time: state["time"].as_u64().unwrap_or(0),
+                        at_stop: info.hello["at_stop"].as_bool().unwrap_or(false),
+                        location: serde_json::from_value(state["location"].clone()).ok(),
+                        event: serde_json::from_value(state["event"].clone()).ok(),
+                    };
+                    if ck.at_stop {
+                        self.snapshots_by_pid.insert(info.pid, ck);
+                    } else {
+                        self.new.push(ck);
+                    }
+                }
+                Ok(None)
+            }
+            Event::SnapshotLost(id) => {
+                self.lost.push(id);
+                Ok(None)
+            }
+            Event::Message(msg) if msg.get("input").is_some() => {
+                let time = msg["input"]["time"].as_u64().unwrap_or(0);
+                // Input read again in a new branch replaces the old future's input.
+                self.input_log.retain(|(t, _)| *t < time);
+                self.input_log.push((time, msg["input"]["data"].clone()));
+                Ok(None)
+            }
+            Event::LiveLost => Err(DebuggerError::Gone(
+                "the debugged Python process died".to_string(),
+            )),
+            Event::Exited(_) if self.sup.live_pid().is_none() => Err(DebuggerError::Gone(
+                "the Python process exited before the debugger could start".to_string(),
+            )),
+            Event::Exited(_) => Ok(None),
+            Event::Readable(fd) if Some(fd) == self.interrupt_fd => {
+                drain(fd);
+                if self.running_user_command {
+                    self.sup.interrupt();
+                    Ok(None)
+                } else {
+                    Err(DebuggerError::Interrupted)
+                }
+            }
+            Event::Readable(0) => {
+                let mut buf = [0u8; 4096];
+                // SAFETY: reading into a local buffer of the given size.
+                let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if n <= 0 {
+                    self.forward_stdin = false;
+                    let _ = self.sup.write_input(b"\x04");
+                } else {
+                    let _ = self.sup.write_input(&buf[..n as usize]);
+                }
+                Ok(None)
+            }
+            other => Ok(Some(other)),
+        }
+    }
+
+    /// Passes the program's terminal output on while `show` holds; `reveal_at` turns `show`
+    /// on at that sync marker (the end of a replay, after which output is new).
+    pub(super) fn program_output(
+        &mut self,
+        bytes: &[u8],
+        out: &mut dyn Output,
+        show: &mut bool,
+        reveal_at: Option<u64>,
+    ) {
+        for piece in self.sync.feed(bytes) {
+            match piece {
+                Piece::Bytes(b) if *show => out.program(&b),
+                Piece::Bytes(_) => {}
+                Piece::Marker(m) if reveal_at.is_some_and(|n| m >= n) => *show = true,
+                Piece::Marker(_) => {}
+            }
+        }
+    }
+
+    /// Reads the pty until sync marker `n` has gone by, so that everything the program
+    /// wrote before the agent spoke has been handled.
+    pub(super) fn sync_to(
+        &mut self,
+        n: u64,
+        out: &mut dyn Output,
+        show: &mut bool,
+        replay: bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut later = Vec::new();
+        while self.sync.last < n && Instant::now() < deadline {
+            for ev in self
+                .sup
+                .poll(Some(Duration::from_millis(20)), &[])
+                .map_err(failed)?
+            {
+                match ev {
+                    Event::Output(bytes) => {
+                        self.program_output(&bytes, out, show, replay.then_some(n));
+                    }
+                    other => later.push(other),
+                }
+            }
+        }
+        if replay {
+            *show = true;
+        }
+        self.deferred.extend(later);
+        Ok(())
+    }
+
+    /// Waits for the agent's next prompt, passing output on as `show` says.
+    pub(super) fn wait_ready(
+        &mut self,
+        out: &mut dyn Output,
+        show: Show,
+        limit: Option<Duration>,
+    ) -> Result<Ready> {
+        let deadline = limit.map(|l| Instant::now() + l);
+        let mut program_visible = show == Show::All;
+        loop {
+            if let Some(d) = deadline {
+                if Instant::now() >= d {
+                    return Err(DebuggerError::Gone(
+                        "the debugged Python process did not answer".to_string(),
+                    ));
+                }
+            }
+            while let Some(ev) = self.next_event(Some(Duration::from_millis(500)))? {
+                let Some(ev) = self.common(ev, out, &mut program_visible)? else {
+                    continue;
+                };
+                let Event::Message(msg) = ev else { continue };
+                if let Some(n) = msg.get("sync").and_then(Value::as_u64) {
+                    self.sync_to(n, out, &mut program_visible, show == Show::AfterReplay)?;
+                    if show == Show::Nothing {
+                        program_visible = false;
+                    }
+                }
+                if let Some(text) = msg.get("out").and_then(Value::as_str) {
+                    if show != Show::Nothing {
+                        out.debugger(text);
+                    }
+                } else if let Some(state) = msg.get("ready") {
+                    if let Some(notes) = msg.get("notices").and_then(Value::as_array) {
+                        for n in notes.iter().filter_map(Value::as_str) {
+                            out.debugger(&format!("*** fred: {n}\n"));
+                        }
+                    }
+                    let pos: Position = serde_json::from_value(state.clone())
+                        .map_err(|e| DebuggerError::Failed(format!("bad stop report: {e}")))?;
+                    self.live_idle = true;
+                    self.drain_quietly(out, program_visible);
+                    return Ok(Ready {
+                        pos,
+                        scan: msg.get("scan").cloned(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Shows program output that is already waiting (the marker was seen), without waiting.
+    pub(super) fn drain_quietly(&mut self, out: &mut dyn Output, visible: bool) {
+        let mut v = visible;
+        if let Ok(evs) = self.sup.poll(Some(Duration::ZERO), &[]) {
+            for ev in evs {
+                if let Ok(Some(other)) = self.common(ev, out, &mut v) {
+                    self.deferred.push_back(other);
+                }
+            }
+        }
+    }
+
+    /// Sends a request that the agent answers at its prompt with `{"reply": ...}`.
+    pub(super) fn request(&mut self, msg: Value) -> Result<Value> {
+        self.sup.send(&msg).map_err(gone)?;
+        let mut sink = Discard;
+        let mut visible = true;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            while let Some(ev) = self.next_event(Some(Duration::from_millis(500)))? {
+                if let Some(Event::Message(m)) = self.common(ev, &mut sink, &mut visible)? {
+                    if let Some(r) = m.get("reply") {
+                        return Ok(r.clone());
+                    }
+                }
+            }
+        }
+        Err(DebuggerError::Gone(
+            "the debugged Python process did not answer".into(),
+        ))
+    }
+
+    /// The debugger settings (breakpoints, aliases) of the live process, to carry over to
+    /// a restored copy; the last known ones if the live process cannot answer.
+    pub(super) fn current_settings(&mut self) -> Value {
+        if self.sup.live_pid().is_some() && self.live_idle {
+            if let Ok(r) = self.request(json!({"fred": "settings"})) {
+                self.settings = r["settings"].clone();
+            }
+        }
+        self.settings.clone()
+    }
+
+    /// Restores `from` and hands the fresh copy `then`; waits until it has connected.
+    pub(super) fn restore(&mut self, from: &Checkpoint, then: Value) -> Result<()> {
+        let settings = self.current_settings();
+        if std::env::var_os("FRED_TRACE").is_some() {
+            eprintln!("[fred] resume {} then {then}", from.id);
+        }
+        self.live_idle = false;
+        let input: Vec<Value> = self
+            .input_log
+            .iter()
+            .filter(|(t, _)| *t >= from.time)
+            .map(|(t, d)| json!([t, d]))
+            .collect();
+        self.sup
+            .resume(
+                from.id,
+                json!({"settings": settings, "then": then, "input": input}),
+            )
+            .map_err(|e| match e {
+                fred_ckpt::CkptError::NoSnapshot(id) => DebuggerError::CheckpointLost(id),
+                e => DebuggerError::Failed(format!("cannot restore checkpoint {}: {e}", from.id)),
+            })?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut sink = Discard;
+        let mut visible = false;
+        while Instant::now() < deadline {
+            while let Some(ev) = self.next_event(Some(Duration::from_millis(500)))? {
+                match self.common(ev, &mut sink, &mut visible) {
+                    Ok(Some(Event::LiveConnected(_))) => return Ok(()),
+                    Ok(_) | Err(DebuggerError::Gone(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Err(DebuggerError::Failed(format!(
+            "checkpoint {} did not resume",
+            from.id
+        )))
+    }
+}

@@ -243,10 +243,10 @@ impl Session {
         drop(progress);
         let target = match result {
             Ok(t) => t,
-            Err(ReverseError::Debugger(e @ DebuggerError::Gone(_))) => return Err(e),
             Err(e) => {
                 // A search moves the live process; one cut short by Ctrl-C or a failure
-                // leaves it anywhere (even still running): go back home.
+                // (even the process dying) leaves it anywhere: go back home, from the
+                // checkpoints. Only if that fails too is the session lost.
                 let unsure = matches!(e, ReverseError::Debugger(_));
                 if unsure || self.dbg.position().time != home.time {
                     self.land(home.time, home.location.clone(), &mut Quiet)?;
@@ -270,7 +270,10 @@ impl Session {
                 self.land(home.time, home.location.clone(), &mut Quiet)?;
                 Ok(Reply::error("Interrupted; back where you were."))
             }
-            Err(e @ DebuggerError::Gone(_)) => Err(e),
+            Err(e @ DebuggerError::Gone(_)) => {
+                self.land(home.time, home.location.clone(), &mut Quiet)?;
+                Ok(Reply::error(format!("{e}; back where you were.")))
+            }
             Err(e) => Ok(Reply::error(e.to_string())),
         }
     }

@@ -53,6 +53,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.boot_code = None
         self.input_queue = []
         self.hidden_code = {FredPdb.sigint_handler.__code__}
+        self.break_lines = {}
         self.threads_warned = False
         super().__init__(stdin=SockIn(self), stdout=SockOut(self))
         self.prompt = ""
@@ -117,6 +118,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
 
     def next_command(self):
         """Report the stop, then serve fred's requests until one is for pdb."""
+        self.break_lines = {}
         self.send_ready()
         while True:
             req = self.chan.recv()
@@ -237,10 +239,32 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if mode == NORMAL:
             if self.watches:
                 self.check_watches(frame, event)
+            if self.stoplineno == -1:
+                # `continue`: only a breakpoint can stop the program, and only on a line
+                # that has one (bdb's break_here, minus its cost for every other line).
+                if event != "line":
+                    return self.trace_dispatch
+                lines = self.break_lines.get(frame.f_code.co_filename, ())
+                if lines == ():
+                    lines = self.break_lines_of(frame.f_code.co_filename)
+                if not lines or (frame.f_lineno not in lines
+                                 and frame.f_code.co_firstlineno not in lines):
+                    return self.trace_dispatch
             return bdb.Bdb.trace_dispatch(self, frame, event, arg)
         if mode == SCAN:
             self.scan_event(frame, event, arg, t)
         return self.trace_dispatch
+
+    def set_break(self, *args, **kwargs):
+        self.break_lines = {}
+        return super().set_break(*args, **kwargs)
+
+    def break_lines_of(self, filename):
+        """The lines with breakpoints in a code object's file (cached until the next
+        prompt, where breakpoints may change)."""
+        lines = self.breaks.get(self.canonic(filename))
+        self.break_lines[filename] = lines
+        return lines
 
     def check(self, frame, event, arg):
         """Slow path of the clock: targets reached and automatic snapshots."""

@@ -32,4 +32,5 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "snapshot.py",
     "stdin.py",
     "watch.py",
+    "watchscan.py",
 ];

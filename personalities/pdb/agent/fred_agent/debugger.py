@@ -45,6 +45,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.end_depth = None
         self.stop_event = ("line", None)
         self.scan = None
+        self.scan_hook = None
         self.scan_result = None
         self.notices = []
         self.watches = {}
@@ -218,7 +219,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             frame = self.stack[-1][0] if getattr(self, "stack", None) else None
             self.scan_start(frame, kind)
             if frame is not None and self.t < target:
-                self.scan_event(frame, kind, arg, self.t)
+                self.scan_hook(frame, kind, arg, self.t)
 
     def do_fred_resume(self, arg):
         """(fred internal) resume execution in the replay mode fred has set."""
@@ -252,7 +253,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                     return self.trace_dispatch
             return bdb.Bdb.trace_dispatch(self, frame, event, arg)
         if mode == SCAN:
-            self.scan_event(frame, event, arg, t)
+            self.scan_hook(frame, event, arg, t)
         return self.trace_dispatch
 
     def set_break(self, *args, **kwargs):

@@ -139,6 +139,7 @@ class Watch:
         self.last = None
         self.isolated = has_call(tree)
         self.code_id = None
+        self.module_globals = None
 
     def spec(self):
         code = self.frame.f_code if self.frame is not None else None
@@ -208,9 +209,10 @@ class Watch:
             if self.local:
                 v = eval(self.code, frame.f_globals, frame.f_locals)
             else:
-                g = self.globals()
+                g = self.module_globals or self.globals()
                 if g is None:
                     return UNDEFINED
+                self.module_globals = g
                 v = eval(self.code, g)
         except NameError:
             return UNDEFINED
@@ -230,6 +232,7 @@ def from_spec(spec):
     w.module = spec["module"]
     w.isolated = spec.get("isolated", False)
     w.code_id = spec.get("code")
+    w.module_globals = None
     w.frame = None
     w.last = None
     return w

@@ -14,10 +14,8 @@ def watch_hook(agent, s, frame0):
     """Build the per-event function for the scan state `s` (which holds the query), starting
     at `frame0`. It has a `finish(frame)` attribute for the end of the stretch."""
     w = watchlib.from_spec(s["watch"])
-    local, wdepth, floor, code, isolated = w.local, w.depth, s.get("floor"), w.code, w.isolated
-    same, comparable, undefined = watchlib.same, watchlib.comparable, watchlib.UNDEFINED
-    dog, stuck_error = watchlib.WATCHDOG, watchlib.Stuck
-    module_globals = [None]
+    local, wdepth, floor, evaluate = w.local, w.depth, s.get("floor"), w.value_in
+    same, stuck_error = watchlib.same, watchlib.Stuck
     d = s["d"]
     prev = None
     lines = {}
@@ -28,29 +26,6 @@ def watch_hook(agent, s, frame0):
         while f is not None and fd > wdepth:
             f, fd = f.f_back, fd - 1
         wframe = f if fd == wdepth else None
-
-    def evaluate(frame):
-        if isolated:
-            return w.value_in(frame)
-        dog.seq += 1
-        dog.running = True
-        try:
-            if local:
-                v = eval(code, frame.f_globals, frame.f_locals)
-            else:
-                g = module_globals[0]
-                if g is None:
-                    g = module_globals[0] = w.globals()
-                    if g is None:
-                        return undefined
-                v = eval(code, g)
-        except NameError:
-            return undefined
-        except Exception as e:
-            return ("repr", "<%s: %s>" % (type(e).__name__, e))
-        finally:
-            dog.running = False
-        return comparable(v)
 
     def changed(before, value):
         hit = agent.found_at(before[1])

@@ -1013,3 +1013,24 @@ fn reverse_step_round_trip_on_every_installed_cpython() {
     });
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn pdb_errors_fill_the_json_error_field() {
+    let dir = TestDir::new("json-errors");
+    dir.program("x = 1\ny = 2\n");
+    let run = Fred::new(&dir).run(&["p nosuch", "p 1/0", "next", "p x"]);
+    let e = run[0].error.as_deref().expect("an error for a NameError");
+    assert!(e.contains("NameError") && !e.contains('\n'), "{e}");
+    assert!(
+        run[0].output.contains("*** NameError"),
+        "{:?}",
+        run[0].output
+    );
+    assert!(run[1]
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("ZeroDivisionError"));
+    assert_eq!(run[2].error, None);
+    assert_eq!(run[3].error, None);
+}

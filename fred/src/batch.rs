@@ -25,7 +25,10 @@ pub fn run(session: &mut Session, script: &str, json: bool) -> i32 {
         let started = Instant::now();
         let (reply, text) = if json {
             let mut cap = Capture::default();
-            let reply = session.run(line, &mut cap);
+            let mut reply = session.run(line, &mut cap);
+            if reply.error.is_none() {
+                reply.error = cap.error;
+            }
             (reply, cap.text)
         } else {
             println!("{}{}", session.prompt(), line);

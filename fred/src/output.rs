@@ -27,6 +27,8 @@ impl Output for Terminal {
 pub struct Capture {
     /// Everything printed so far.
     pub text: String,
+    /// The last error the debugger reported, if any.
+    pub error: Option<String>,
 }
 
 impl Output for Capture {
@@ -36,6 +38,10 @@ impl Output for Capture {
 
     fn debugger(&mut self, text: &str) {
         self.text.push_str(text);
+    }
+
+    fn debugger_error(&mut self, message: &str) {
+        self.error = Some(message.to_string());
     }
 }
 

@@ -201,6 +201,11 @@ pub trait Output {
     fn program(&mut self, bytes: &[u8]);
     /// Text the debugger printed.
     fn debugger(&mut self, text: &str);
+    /// The debugger reported an error (its text has already gone to [`Output::debugger`]);
+    /// `message` is the one line, for structured output.
+    fn debugger_error(&mut self, message: &str) {
+        let _ = message;
+    }
 }
 
 /// Errors of a debugger personality.

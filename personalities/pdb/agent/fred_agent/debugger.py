@@ -73,8 +73,14 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             return None
         return self.sync_id
 
-    def send_out(self, text):
+    def error(self, msg):
+        # As pdb prints it, and marked as an error for fred's JSON output.
+        self.send_out("*** %s\n" % (msg,), error=str(msg))
+
+    def send_out(self, text, error=None):
         msg = {"out": text}
+        if error is not None:
+            msg["error"] = error
         sync = self.sync_marker()
         if sync is not None:
             msg["sync"] = sync

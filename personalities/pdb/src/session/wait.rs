@@ -194,6 +194,9 @@ impl PdbSession {
                 if let Some(text) = msg.get("out").and_then(Value::as_str) {
                     if show != Show::Nothing {
                         out.debugger(text);
+                        if let Some(e) = msg.get("error").and_then(Value::as_str) {
+                            out.debugger_error(e);
+                        }
                     }
                 } else if let Some(state) = msg.get("ready") {
                     if let Some(notes) = msg.get("notices").and_then(Value::as_array) {

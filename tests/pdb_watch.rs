@@ -1125,3 +1125,15 @@ fn rw_speed_near_and_far() {
         elapsed_ms(&run[5]),
     );
 }
+
+#[test]
+fn json_carries_the_old_and_new_values_of_a_reverse_watch() {
+    let (_d, _prog, run) = session(
+        "watch-json",
+        "x = 1\nx = 5\ny = 0\n",
+        &["next", "next", "next", "rw x", "p y"],
+    );
+    assert_eq!(run[3].raw["old"], "1", "{:#?}", run[3]);
+    assert_eq!(run[3].raw["new"], "5", "{:#?}", run[3]);
+    assert!(run[4].raw.get("old").is_none(), "{:#?}", run[4]);
+}

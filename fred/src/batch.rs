@@ -44,7 +44,7 @@ pub fn run(session: &mut Session, script: &str, json: bool) -> i32 {
                 StopKind::Finished => serde_json::Value::Null,
                 _ => serde_json::to_value(&pos.location).unwrap_or_default(),
             };
-            let obj = json!({
+            let mut obj = json!({
                 "command": line,
                 "output": text,
                 "location": location,
@@ -53,6 +53,10 @@ pub fn run(session: &mut Session, script: &str, json: bool) -> i32 {
                 "state": pos.kind,
                 "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
             });
+            if let Some((old, new)) = &reply.values {
+                obj["old"] = json!(old);
+                obj["new"] = json!(new);
+            }
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{obj}");
             let _ = out.flush();

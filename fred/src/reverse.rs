@@ -23,6 +23,8 @@ pub struct Target {
     pub expect: Option<Location>,
     /// Something to tell the user (e.g. that the start of history was reached).
     pub note: Option<String>,
+    /// For a watch: the value before and after the statement landed on.
+    pub values: Option<(String, String)>,
 }
 
 /// Why a reverse command cannot go anywhere.
@@ -237,6 +239,7 @@ fn target(f: &Found, note: Option<String>) -> Target {
         time: f.time,
         expect: Some(f.location.clone()),
         note,
+        values: f.old.clone().zip(f.new.clone()),
     }
 }
 
@@ -260,6 +263,7 @@ pub fn reverse_step(
                     time: o.time,
                     expect: None,
                     note: None,
+                    values: None,
                 });
             }
             n -= 1;
@@ -309,6 +313,7 @@ pub fn reverse_next(
             time: at.time,
             expect: None,
             note: None,
+            values: None,
         });
     }
     while left > 0 {
@@ -392,6 +397,7 @@ pub fn reverse_continue(
             time: start.time,
             expect: start.location.clone(),
             note: Some("No earlier breakpoint hit in recorded history; at the start.".to_string()),
+            values: None,
         }),
     }
 }
@@ -466,5 +472,6 @@ pub fn reverse_watch(
             "reverse-watch: {expr} never changed in recorded history (value {}); at the start.",
             probe.value
         )),
+        values: None,
     })
 }

@@ -41,6 +41,8 @@ pub struct Reply {
     pub quit: bool,
     /// The debugger or program is gone for good; the session cannot go on.
     pub fatal: bool,
+    /// For reverse-watch: the watched value before and after the statement landed on.
+    pub values: Option<(String, String)>,
 }
 
 impl Reply {
@@ -265,7 +267,10 @@ impl Session {
             out.debugger(&format!("{note}\n"));
         }
         match landed {
-            Ok(_) => Ok(Reply::default()),
+            Ok(_) => Ok(Reply {
+                values: target.values,
+                ..Reply::default()
+            }),
             Err(DebuggerError::Interrupted) => {
                 self.land(home.time, home.location.clone(), &mut Quiet)?;
                 Ok(Reply::error("Interrupted; back where you were."))

@@ -416,16 +416,23 @@ impl Session {
         for (i, e) in self.tl.entries().iter().enumerate() {
             if e.dropped > 0 {
                 s.push_str(&format!(
-                    "       -- new branch: {} entr{} of the old future dropped --\n",
+                    "       -- new branch at t={}: {} entr{} of the old future dropped --\n",
+                    e.before,
                     e.dropped,
                     if e.dropped == 1 { "y" } else { "ies" }
                 ));
             }
+            let from = if i == 0 {
+                String::new()
+            } else {
+                format!("from t={} to ", e.before)
+            };
             s.push_str(&format!(
-                "{} {:4}  {:<28} {}\n",
+                "{} {:4}  {:<20} {}{}\n",
                 if i == cursor { "*" } else { " " },
                 i,
                 e.command.trim(),
+                from,
                 describe(&e.after)
             ));
         }

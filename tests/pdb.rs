@@ -1034,3 +1034,32 @@ fn pdb_errors_fill_the_json_error_field() {
     assert_eq!(run[2].error, None);
     assert_eq!(run[3].error, None);
 }
+
+/// The loop's length comes from the clock, the OS's randomness and `random`.
+const NONDETERMINISTIC: &str = r#"
+import os, random, time
+n = int(time.time() * 1000) % 40 + 10
+m = os.urandom(1)[0] % 20 + 5
+r = random.randint(5, 30)
+total = 0
+for i in range(n + m + r):
+    total += i
+print("values", n, m, r, total)
+"#;
+
+#[test]
+fn clock_and_random_values_are_replayed() {
+    let dir = TestDir::new("nondet");
+    dir.program(NONDETERMINISTIC);
+    let run = Fred::new(&dir).run(&["continue", "rs", "rn", "rn", "p n, m, r, total"]);
+    let printed = run[0]
+        .output
+        .lines()
+        .find(|l| l.starts_with("values "))
+        .expect("values line");
+    let v: Vec<&str> = printed.split_whitespace().skip(1).collect();
+    for r in &run.replies[1..4] {
+        assert_eq!(r.error, None, "{r:#?}");
+    }
+    run[4].assert_value(&format!("({}, {}, {}, {})", v[0], v[1], v[2], v[3]));
+}

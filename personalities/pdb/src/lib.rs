@@ -27,6 +27,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "__init__.py",
     "channel.py",
     "debugger.py",
+    "nondet.py",
     "scan.py",
     "settings.py",
     "snapshot.py",

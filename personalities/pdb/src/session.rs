@@ -70,6 +70,8 @@ pub struct PdbSession {
     settings: Value,
     /// What the program read from its terminal: (event time, base64 bytes), in time order.
     input_log: Vec<(Time, Value)>,
+    /// Clock and random values the program took: `[time, name, value]`, in time order.
+    value_log: Vec<Value>,
     /// The live process is at its prompt, able to answer requests (not running, as it
     /// still may be after a search was interrupted).
     live_idle: bool,
@@ -119,6 +121,7 @@ impl PdbSession {
             lost: Vec::new(),
             settings: Value::Null,
             input_log: Vec::new(),
+            value_log: Vec::new(),
             live_idle: false,
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;

@@ -27,7 +27,7 @@ import sys
 import traceback
 
 from .channel import Channel
-from . import stdin
+from . import nondet, stdin
 from .debugger import NORMAL, FredPdb
 from .snapshot import _set_pdeathsig
 
@@ -105,6 +105,7 @@ def main():
     dbg.chan = Channel(sock_path, {"hello": "live", "pid": os.getpid()})
     sys.breakpointhook = pdb.set_trace = _breakpointhook(dbg)
     stdin.install(dbg)
+    nondet.install(dbg)
     sys.argv[:] = args
     try:
         _run(dbg, module, args[0])

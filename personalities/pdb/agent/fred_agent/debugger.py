@@ -4,14 +4,14 @@ import bdb
 import os
 import pdb
 import sys
-import time
+from time import monotonic  # bound before nondet.install patches the module
 import traceback
 
 from .channel import SockIn, SockOut
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
-from . import stdin
+from . import nondet, stdin
 from . import watch as watchlib
 
 NORMAL, GOTO, SCAN = 0, 1, 2
@@ -37,7 +37,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.auto_ms = float(os.environ.get("FRED_AUTO_CHECKPOINT_MS", "100"))
         self.next_auto = 4096 if self.auto_ms > 0 else NEVER
         self.next_check = self.next_auto
-        self.last_snapshot_wall = time.monotonic()
+        self.last_snapshot_wall = monotonic()
         self.sync_id = 0
         self.ran = True  # program code may have written to the pty since the last sync
         self.end_kind = None  # None, "finished" or "postmortem"
@@ -53,6 +53,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.watch_notes = []
         self.boot_code = None
         self.input_queue = []
+        self.replay_values = []
+        self.value_log = []
         self.hidden_code = {FredPdb.sigint_handler.__code__}
         self.break_lines = {}
         self.threads_warned = False
@@ -121,6 +123,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.notices:
             msg["notices"] = self.notices
             self.notices = []
+        if self.value_log:
+            msg["values"] = self.value_log
+            self.value_log = []
         self.chan.send(msg)
 
     def next_command(self):
@@ -162,9 +167,12 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         return None
 
     def take_resume(self, req):
-        """What a fresh copy gets from fred: current settings and the input to replay."""
+        """What a fresh copy gets from fred: current settings, and the input and clock and
+        random values to replay."""
         self.import_settings(req.get("settings"))
         self.input_queue = stdin.decode_queue(req.get("input"))
+        nondet.take(self, req.get("values"))
+        self.value_log = []
 
     def apply_resume(self, req, at_prompt):
         """Run in a fresh copy: take fred's settings, then do what fred asked next."""
@@ -286,7 +294,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.rebind_watches(frame)
         elif t >= self.next_auto:
             self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
-            now = time.monotonic()
+            now = monotonic()
             if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
                 resumed = self.snapshot(at_stop=False, frame=frame, event=event)
                 if resumed is not None:

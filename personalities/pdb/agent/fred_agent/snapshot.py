@@ -4,8 +4,9 @@ import os
 import signal
 import stat
 import sys
-import time
+from time import monotonic, sleep  # bound before nondet.install patches the module
 
+from . import nondet
 from .channel import Channel
 
 
@@ -57,20 +58,22 @@ class SnapshotMixin:
             elif not self.threads_warned:
                 self.threads_warned = True
                 self.notices.append(msg)
-            self.last_snapshot_wall = time.monotonic() + 3600
+            self.last_snapshot_wall = monotonic() + 3600
             return None
         offsets = _file_offsets()
+        rstate = nondet.random_state()
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid:
-            self.last_snapshot_wall = time.monotonic()
+            self.last_snapshot_wall = monotonic()
             if at_stop:
                 self.chan.send({"reply": {"snapshot_pid": pid}})
             return None
-        return self.snapshot_main(at_stop, offsets, frame, event)
+        nondet.restore_random(rstate)
+        return self.snapshot_main(at_stop, offsets, frame, event, rstate)
 
-    def snapshot_main(self, at_stop, offsets, frame=None, event=None):
+    def snapshot_main(self, at_stop, offsets, frame, event, rstate):
         """The frozen snapshot: wait for resume requests, fork a live copy for each."""
         old_sigint = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -92,13 +95,14 @@ class SnapshotMixin:
                 if os.fork():
                     os._exit(0)
                 chan.close()
+                nondet.restore_random(rstate)
                 return self.become_live(req, offsets, old_sigint)
             os.waitpid(child, 0)
 
     def become_live(self, req, offsets, old_sigint):
-        deadline = time.monotonic() + 5
-        while os.getppid() != self.fred_pid and time.monotonic() < deadline:
-            time.sleep(0.0001)
+        deadline = monotonic() + 5
+        while os.getppid() != self.fred_pid and monotonic() < deadline:
+            sleep(0.0001)
         _set_pdeathsig()
         if os.getppid() != self.fred_pid:
             os._exit(0)
@@ -111,5 +115,5 @@ class SnapshotMixin:
         self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid(),
                                              "nonce": req.get("nonce")})
         self.ran = True
-        self.last_snapshot_wall = time.monotonic()
+        self.last_snapshot_wall = monotonic()
         return req

@@ -204,6 +204,9 @@ impl PdbSession {
                             out.debugger(&format!("*** fred: {n}\n"));
                         }
                     }
+                    if let Some(values) = msg.get("values").and_then(Value::as_array) {
+                        self.record_values(values);
+                    }
                     let pos: Position = serde_json::from_value(state.clone())
                         .map_err(|e| DebuggerError::Failed(format!("bad stop report: {e}")))?;
                     self.live_idle = true;
@@ -227,6 +230,16 @@ impl PdbSession {
                 }
             }
         }
+    }
+
+    /// Keeps the clock and random values the program took, `[time, name, value]` each; values
+    /// taken again in a new branch replace the old future's.
+    pub(super) fn record_values(&mut self, values: &[Value]) {
+        if let Some(first) = values.first().and_then(|v| v[0].as_u64()) {
+            self.value_log
+                .retain(|v| v[0].as_u64().unwrap_or(0) < first);
+        }
+        self.value_log.extend(values.iter().cloned());
     }
 
     /// Sends a request that the agent answers at its prompt with `{"reply": ...}`.
@@ -273,10 +286,15 @@ impl PdbSession {
             .filter(|(t, _)| *t >= from.time)
             .map(|(t, d)| json!([t, d]))
             .collect();
+        let values: Vec<&Value> = self
+            .value_log
+            .iter()
+            .filter(|v| v[0].as_u64().unwrap_or(0) >= from.time)
+            .collect();
         self.sup
             .resume(
                 from.id,
-                json!({"settings": settings, "then": then, "input": input}),
+                json!({"settings": settings, "then": then, "input": input, "values": values}),
             )
             .map_err(|e| match e {
                 fred_ckpt::CkptError::NoSnapshot(id) => DebuggerError::CheckpointLost(id),

@@ -38,10 +38,10 @@ def _wrap(agent, name, real):
         previous = sys.gettrace()
         sys.settrace(None)
         try:
-            queue = agent.replay_values
+            queue = agent.replay_values  # the next value is last
             if queue:
-                if queue[0][0] == name:
-                    return decode(queue.pop(0)[1])
+                if queue[-1][0] == name:
+                    return decode(queue.pop()[1])
                 queue.clear()  # off the recorded path: divergence shows elsewhere
             value = real(*args)
             if agent.mode == 0:
@@ -76,4 +76,4 @@ def restore_random(state):
 
 def take(agent, entries):
     """The values to return again, as fred sent them on a restore."""
-    agent.replay_values = [[name, value] for _, name, value in entries or []]
+    agent.replay_values = [[name, value] for _, name, value in reversed(entries or [])]

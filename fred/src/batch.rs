@@ -19,8 +19,11 @@ pub fn commands(script: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Runs every command of `script`; returns the exit status (0 when every command ran).
-pub fn run(session: &mut Session, script: &str, json: bool) -> i32 {
+/// Runs every command of `script`; returns the exit status: 0 when every command ran and
+/// every `fred-expect` held, 1 when an expectation failed (the script stops there unless
+/// `keep_going`), 2 when the session was lost.
+pub fn run(session: &mut Session, script: &str, json: bool, keep_going: bool) -> i32 {
+    let mut status = 0;
     for line in commands(script) {
         let started = Instant::now();
         let (reply, text) = if json {
@@ -65,8 +68,14 @@ pub fn run(session: &mut Session, script: &str, json: bool) -> i32 {
             break;
         }
         if reply.fatal {
-            return 1;
+            return 2;
+        }
+        if reply.failed {
+            status = 1;
+            if !keep_going {
+                break;
+            }
         }
     }
-    0
+    status
 }

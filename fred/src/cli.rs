@@ -28,6 +28,10 @@ pub struct PdbArgs {
     /// With -x: print one JSON object per command on stdout.
     #[arg(long, requires = "batch")]
     pub json: bool,
+    /// With -x: run the rest of the script after a failed fred-expect (the exit status is
+    /// still 1).
+    #[arg(long, requires = "batch")]
+    pub keep_going: bool,
     /// The Python interpreter to debug with.
     #[arg(long, value_name = "PATH", default_value = "python3")]
     pub python: OsString,
@@ -115,7 +119,7 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         Err(e) => bail!("{e}"),
     };
     let code = match script {
-        Some(text) => batch::run(&mut session, &text, args.json),
+        Some(text) => batch::run(&mut session, &text, args.json, args.keep_going),
         None => match repl::run(&mut session, repl::history_file("fred-pdb")) {
             Ok(false) => 0,
             Ok(true) => 1,

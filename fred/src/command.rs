@@ -25,8 +25,23 @@ pub enum Command {
     Undo(u64),
     /// `fred-help`.
     Help,
+    /// `fred-expect ...`: an assertion for scripted sessions.
+    Expect(Expectation),
     /// Anything else: passed to the debugger unchanged.
     Debugger(String),
+}
+
+/// What `fred-expect` checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expectation {
+    /// `fred-expect line N`: the program stands at line N.
+    Line(u32),
+    /// `fred-expect function NAME`: ... in function NAME.
+    Function(String),
+    /// `fred-expect output TEXT`: the previous command printed TEXT.
+    Output(String),
+    /// `fred-expect EXPR`: EXPR is true in the debugged program, here.
+    Expr(String),
 }
 
 /// A command line fred could not make sense of; the message is one line for the user.
@@ -50,6 +65,9 @@ fred commands (everything else goes to the debugger unchanged):
   fred-goto N                go to the state after history entry N
   fred-undo [N]              undo the last N forward commands
   fred-help                  this list
+  fred-expect line N | function NAME | output TEXT | EXPR
+                             (scripts) fail unless the program stands there, the last
+                             command printed TEXT, or EXPR is true
 ";
 
 /// Parses one line. Reverse commands and `fred-` commands are fred's; the rest is the
@@ -97,10 +115,31 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         "fred-goto" => Ok(Command::Goto(number("fred-goto")?)),
         "fred-undo" => Ok(Command::Undo(count("fred-undo")?)),
         "fred-help" => none("fred-help", Command::Help),
+        "fred-expect" => expectation(rest).map(Command::Expect),
         w if w.starts_with("fred-") || w.starts_with("reverse-") => Err(ParseError(format!(
             "unknown command '{w}'; fred-help lists fred's commands"
         ))),
         _ => Ok(Command::Debugger(line.to_string())),
+    }
+}
+
+fn expectation(rest: &str) -> Result<Expectation, ParseError> {
+    let (what, arg) = match rest.find(char::is_whitespace) {
+        Some(i) => (&rest[..i], rest[i..].trim()),
+        None => (rest, ""),
+    };
+    match what {
+        "" => Err(ParseError(
+            "fred-expect: what? (line N, function NAME, output TEXT, or an expression)".into(),
+        )),
+        "line" => arg.parse().map(Expectation::Line).map_err(|_| {
+            ParseError(format!(
+                "fred-expect line: expected a line number, got '{arg}'"
+            ))
+        }),
+        "function" if !arg.is_empty() => Ok(Expectation::Function(arg.to_string())),
+        "output" if !arg.is_empty() => Ok(Expectation::Output(arg.to_string())),
+        _ => Ok(Expectation::Expr(rest.to_string())),
     }
 }
 
@@ -119,6 +158,20 @@ mod tests {
             Ok(Command::ReverseWatch("len(q) < 3".into()))
         );
         assert!(parse("reverse-watch").is_err());
+        assert_eq!(
+            parse("fred-expect line 12"),
+            Ok(Command::Expect(Expectation::Line(12)))
+        );
+        assert_eq!(
+            parse("fred-expect len(q) == 3"),
+            Ok(Command::Expect(Expectation::Expr("len(q) == 3".into())))
+        );
+        assert_eq!(
+            parse("fred-expect output total 30"),
+            Ok(Command::Expect(Expectation::Output("total 30".into())))
+        );
+        assert!(parse("fred-expect line x").is_err());
+        assert!(parse("fred-expect").is_err());
         assert_eq!(parse("p x"), Ok(Command::Debugger("p x".into())));
         assert_eq!(parse("  next"), Ok(Command::Debugger("  next".into())));
     }

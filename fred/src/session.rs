@@ -4,7 +4,7 @@ use fred_personality::{
     Checkpoint, CommandClass, Debugger, DebuggerError, Location, Output, Position, StopKind, Time,
 };
 
-use crate::command::{parse, Command, HELP};
+use crate::command::{parse, Command, Expectation, HELP};
 use crate::output::Progress;
 use crate::reverse::{self, ReverseError, Target};
 use crate::timeline::Timeline;
@@ -43,6 +43,8 @@ pub struct Reply {
     pub fatal: bool,
     /// For reverse-watch: the watched value before and after the statement landed on.
     pub values: Option<(String, String)>,
+    /// A `fred-expect` did not hold (the message is in `error`).
+    pub failed: bool,
 }
 
 impl Reply {
@@ -60,6 +62,8 @@ pub struct Session {
     tl: Timeline,
     policy: Policy,
     last_checkpoint: std::time::Instant,
+    /// What the last command (other than `fred-expect`) printed, for `fred-expect output`.
+    last_output: String,
 }
 
 impl Session {
@@ -78,6 +82,7 @@ impl Session {
             tl,
             policy,
             last_checkpoint: std::time::Instant::now(),
+            last_output: String::new(),
         })
     }
 
@@ -102,6 +107,19 @@ impl Session {
             Ok(c) => c,
             Err(e) => return Reply::error(e.0),
         };
+        if let Command::Expect(e) = cmd {
+            return self.expect(&e);
+        }
+        let mut tee = Tee {
+            out,
+            text: String::new(),
+        };
+        let reply = self.dispatch(line, cmd, &mut tee);
+        self.last_output = tee.text;
+        reply
+    }
+
+    fn dispatch(&mut self, line: &str, cmd: Command, out: &mut dyn Output) -> Reply {
         let result = match cmd {
             Command::ReverseStep(n) => {
                 self.travel(line, out, |d, t| reverse::reverse_step(d, t, n))
@@ -130,6 +148,7 @@ impl Session {
                 Ok(Reply::default())
             }
             Command::Debugger(line) => self.debugger_command(&line, out),
+            Command::Expect(_) => Ok(Reply::default()),
         };
         match result {
             Ok(r) => r,
@@ -409,6 +428,49 @@ impl Session {
         }
     }
 
+    /// `fred-expect`: checks where the program stands, what the last command printed, or an
+    /// expression (evaluated without side effects); a failure says what was expected and
+    /// what was found.
+    fn expect(&mut self, e: &Expectation) -> Reply {
+        let pos = self.dbg.position().clone();
+        let here = pos
+            .location
+            .as_ref()
+            .map_or_else(|| describe(&pos), |l| l.to_string());
+        let failure = match e {
+            Expectation::Line(n) => match &pos.location {
+                Some(l) if l.line == *n => None,
+                _ => Some(format!("expected line {n}, found {here}")),
+            },
+            Expectation::Function(f) => match &pos.location {
+                Some(l) if &l.function == f => None,
+                _ => Some(format!("expected function {f}, found {here}")),
+            },
+            Expectation::Output(text) => (!self.last_output.contains(text.as_str())).then(|| {
+                format!(
+                    "expected output containing {text:?}, found {:?}",
+                    self.last_output.trim_end()
+                )
+            }),
+            Expectation::Expr(expr) => match self.dbg.probe(&format!("bool({expr})")) {
+                Ok(p) if p.value == "True" => None,
+                Ok(p) => Some(format!(
+                    "expected {expr} to be true, found {} at {here}",
+                    p.value
+                )),
+                Err(err) => Some(format!("expected {expr} to be true: {err}")),
+            },
+        };
+        match failure {
+            None => Reply::default(),
+            Some(msg) => Reply {
+                error: Some(format!("expectation failed: {msg}")),
+                failed: true,
+                ..Reply::default()
+            },
+        }
+    }
+
     /// The text of `fred-history`.
     pub fn history(&self) -> String {
         let mut s = String::from("History (* marks where you are):\n");
@@ -470,6 +532,28 @@ pub fn describe(p: &Position) -> String {
         (StopKind::PostMortem, Some(l)) => format!("t={} (post-mortem at {l})", p.time),
         (_, Some(l)) => format!("t={} {l}", p.time),
         (_, None) => format!("t={}", p.time),
+    }
+}
+
+/// Passes output on and keeps a copy of it as text.
+struct Tee<'a> {
+    out: &'a mut dyn Output,
+    text: String,
+}
+
+impl Output for Tee<'_> {
+    fn program(&mut self, bytes: &[u8]) {
+        self.text.push_str(&String::from_utf8_lossy(bytes));
+        self.out.program(bytes);
+    }
+
+    fn debugger(&mut self, text: &str) {
+        self.text.push_str(text);
+        self.out.debugger(text);
+    }
+
+    fn debugger_error(&mut self, message: &str) {
+        self.out.debugger_error(message);
     }
 }
 

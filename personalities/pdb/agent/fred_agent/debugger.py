@@ -395,6 +395,13 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if hit:
             self.set_step()
 
+    def forget(self):
+        # Execution resumes: keep no reference to what the stop held (a return value, an
+        # exception's traceback), so objects die, and finalizers run, when they would
+        # without fred, the same in every replay.
+        super().forget()
+        self.stop_event = (self.stop_event[0], None) if not self.end_kind else self.stop_event
+
     def defaultFile(self):
         # At the end of the program there is no frame; pdb's default is the main file.
         if self.curframe is None:

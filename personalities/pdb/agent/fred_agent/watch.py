@@ -78,7 +78,19 @@ def has_call(tree):
 
 
 def used_names(tree):
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    """The names the expression takes from its surroundings: those it uses, less those
+    its own comprehensions and lambdas bind."""
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and
+            isinstance(n.ctx, ast.Load)}
+    bound = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.comprehension):
+            bound |= {t.id for t in ast.walk(n.target) if isinstance(t, ast.Name)}
+        elif isinstance(n, ast.Lambda):
+            bound |= {a.arg for a in ast.walk(n.args) if isinstance(a, ast.arg)}
+        elif isinstance(n, ast.NamedExpr):
+            bound.add(n.target.id)
+    return used - bound
 
 
 def is_local_to(names, frame):

@@ -50,7 +50,9 @@ def watch_hook(agent, s, frame0):
         if stuck:
             return
         if event == "line":
-            lines[here] = (frame, (t, here, event, frame.f_code, frame.f_lineno))
+            # The frame's id, not the frame: holding program objects longer than the
+            # program does would move when their finalizers run, and so the program's time.
+            lines[here] = (id(frame), (t, here, event, frame.f_code, frame.f_lineno))
         if local:
             if here < wdepth:
                 prev = None
@@ -77,8 +79,10 @@ def watch_hook(agent, s, frame0):
                 changed(prev, value)
         if event == "return":
             line = lines.get(here - 1)
-            if line is not None and line[0] is frame.f_back:
+            if line is not None and line[0] == id(frame.f_back):
                 at = line[1]
+            if local and here == wdepth:
+                wframe = None  # the watched frame ends here: let it go when the program does
         prev = (value, at)
 
     def finish(frame):

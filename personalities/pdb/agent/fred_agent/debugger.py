@@ -401,6 +401,10 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         # without fred, the same in every replay.
         super().forget()
         self.stop_event = (self.stop_event[0], None) if not self.end_kind else self.stop_event
+        try:
+            self.curframe_locals = {}
+        except AttributeError:
+            pass
 
     def defaultFile(self):
         # At the end of the program there is no frame; pdb's default is the main file.

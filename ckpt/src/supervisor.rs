@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -118,11 +118,6 @@ impl Supervisor {
         self.snapshots.get(&id)
     }
 
-    /// The ids of all registered snapshots, oldest first.
-    pub fn snapshot_ids(&self) -> Vec<SnapshotId> {
-        self.snapshots.keys().copied().collect()
-    }
-
     /// Sends a message to the live process.
     pub fn send(&mut self, msg: &Value) -> Result<()> {
         match self.live.as_mut() {
@@ -164,13 +159,6 @@ impl Supervisor {
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGINT,
             );
-        }
-    }
-
-    /// Kills the live process (for a restore that must not wait for it).
-    pub fn kill_live(&mut self) {
-        if let Some((pid, _)) = self.live.take() {
-            kill_hard(pid);
         }
     }
 
@@ -354,11 +342,6 @@ impl Supervisor {
         }
         self.pids.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-
-    /// Where the control socket lives.
-    pub fn socket_dir(&self) -> &Path {
-        &self.dir
     }
 }
 

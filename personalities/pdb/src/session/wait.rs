@@ -31,6 +31,7 @@ impl PdbSession {
             extra.push(0);
         }
         let evs = self.sup.poll(timeout, &extra).map_err(failed)?;
+        // FRED_TRACE=1 logs the protocol to stderr, for working on fred itself.
         if std::env::var_os("FRED_TRACE").is_some() {
             for ev in &evs {
                 eprintln!("[fred] {ev:?}");

@@ -40,7 +40,7 @@ pub struct PdbArgs {
     pub module: Option<String>,
     /// While the program runs, checkpoint it every this many milliseconds (0: only at
     /// prompts).
-    #[arg(long, value_name = "MS", default_value_t = 100)]
+    #[arg(long, value_name = "MS", default_value_t = 30)]
     pub checkpoint_interval: u64,
     /// At a prompt, checkpoint if the newest checkpoint is at least this many events back.
     #[arg(long, value_name = "EVENTS", default_value_t = 1000)]

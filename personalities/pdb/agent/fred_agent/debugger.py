@@ -34,7 +34,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.t = 0  # trace events so far
         self.mode = NORMAL
         self.target = NEVER
-        self.auto_ms = float(os.environ.get("FRED_AUTO_CHECKPOINT_MS", "100"))
+        self.auto_ms = float(os.environ.get("FRED_AUTO_CHECKPOINT_MS", "30"))
         self.next_auto = 4096 if self.auto_ms > 0 else NEVER
         self.next_check = self.next_auto
         self.last_snapshot_wall = monotonic()

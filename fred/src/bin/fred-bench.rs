@@ -1,0 +1,393 @@
+//! `fred-bench`: fred measured side by side with what users have today, as ratios.
+//!
+//! Every figure is taken in the same run as its baseline, interleaved, several times, and
+//! reduced to a median, since these machines are noisy. The programs are in `bench/`.
+//! `--quick` takes fewer repetitions; `--json FILE` writes the figures.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// One figure's measurement.
+type Measure = fn(&Bench) -> Result<f64>;
+
+/// Where the benchmark programs and binaries are.
+struct Bench {
+    fred: PathBuf,
+    python: String,
+    dir: PathBuf,
+    tmp: PathBuf,
+    reps: usize,
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let json_out = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let fred = build_fred_pdb()?;
+    let tmp = std::env::temp_dir().join(format!("fred-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let b = Bench {
+        fred,
+        python: "python3".into(),
+        dir: root.join("bench"),
+        tmp,
+        reps: if quick { 3 } else { 7 },
+    };
+    let mut figures: BTreeMap<&str, Value> = BTreeMap::new();
+    let rows: Vec<(&str, &str, Measure)> = vec![
+        ("pdb_forward_overhead", "<= 1.10", forward_overhead),
+        ("pdb_checkpoint_ms", "<= 5", checkpoint_ms),
+        ("pdb_reverse_step_ms", "<= 50", reverse_step_ms),
+        ("pdb_reverse_step_speedup", ">= 20", reverse_step_speedup),
+        ("pdb_reverse_watch_vs_settrace", ">= 5", watch_vs_settrace),
+        ("pdb_reverse_watch_vs_untraced", "<= 3", watch_vs_untraced),
+        ("ckpt_memory_ratio", "<= 0.5", memory_ratio),
+    ];
+    println!("{:<34} {:>10}  target", "figure", "measured");
+    for (name, target, f) in rows {
+        let started = Instant::now();
+        match f(&b) {
+            Ok(v) => {
+                let ok = meets(v, target);
+                println!(
+                    "{name:<34} {v:>10.3}  {target:<8} {} ({:.0} s)",
+                    if ok { "ok" } else { "MISSED" },
+                    started.elapsed().as_secs_f64()
+                );
+                figures.insert(name, json!(v));
+            }
+            Err(e) => {
+                println!("{name:<34} {:>10}  {target:<8} error: {e:#}", "-");
+                figures.insert(name, Value::Null);
+            }
+        }
+    }
+    for name in [
+        "gdb_forward_overhead",
+        "gdb_reverse_step_ms",
+        "gdb_reverse_watch_vs_record_full",
+    ] {
+        println!(
+            "{name:<34} {:>10}  not measured: fred-gdb is not implemented yet",
+            "-"
+        );
+        figures.insert(name, Value::Null);
+    }
+    let _ = std::fs::remove_dir_all(&b.tmp);
+    if let Some(path) = json_out {
+        std::fs::write(&path, serde_json::to_string_pretty(&figures)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Builds the release `fred-pdb` next to this binary (cargo sets CARGO when it runs us).
+fn build_fred_pdb() -> Result<PathBuf> {
+    let here = std::env::current_exe()?;
+    let fred = here.with_file_name("fred-pdb");
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let profile = if here.to_string_lossy().contains("/release/") {
+            vec!["--release"]
+        } else {
+            vec![]
+        };
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--bin", "fred-pdb"])
+            .args(profile)
+            .status()?;
+        if !status.success() {
+            bail!("building fred-pdb failed");
+        }
+    }
+    if !fred.is_file() {
+        bail!("{} not found: build it first", fred.display());
+    }
+    Ok(fred)
+}
+
+fn meets(v: f64, target: &str) -> bool {
+    let (op, n) = target.split_at(2);
+    let n: f64 = n.trim().parse().unwrap_or(f64::NAN);
+    if op == "<=" {
+        v <= n
+    } else {
+        v >= n
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+impl Bench {
+    fn prog(&self, name: &str) -> String {
+        self.dir.join(name).to_string_lossy().into_owned()
+    }
+
+    fn script(&self, name: &str, lines: &[String]) -> Result<PathBuf> {
+        let p = self.tmp.join(name);
+        std::fs::write(&p, lines.join("\n") + "\n")?;
+        Ok(p)
+    }
+
+    /// Wall time of a command, its stdin from `input`.
+    fn timed(&self, cmd: &mut Command, input: Option<&str>) -> Result<f64> {
+        use std::io::Write;
+        let started = Instant::now();
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        if let Some(text) = input {
+            child
+                .stdin
+                .take()
+                .context("stdin")?
+                .write_all(text.as_bytes())?;
+        }
+        drop(child.stdin.take());
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("{cmd:?} failed: {status}");
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    /// Runs fred-pdb on a script in JSON mode; returns the replies.
+    fn fred_json(
+        &self,
+        script: &Path,
+        prog: &str,
+        args: &[&str],
+        opts: &[&str],
+    ) -> Result<Vec<Value>> {
+        let out = Command::new(&self.fred)
+            .args(opts)
+            .arg("--json")
+            .arg("-x")
+            .arg(script)
+            .arg(prog)
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()?;
+        let replies: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if let Some(e) = replies.iter().find_map(|r| r["error"].as_str()) {
+            bail!("fred-pdb: {e}");
+        }
+        Ok(replies)
+    }
+}
+
+fn elapsed_of(replies: &[Value], command: &str) -> Vec<f64> {
+    replies
+        .iter()
+        .filter(|r| r["command"] == command)
+        .filter_map(|r| r["elapsed_ms"].as_f64())
+        .collect()
+}
+
+/// `continue` through 1000 breakpoint hits: fred-pdb / plain `python3 -m pdb`.
+fn forward_overhead(b: &Bench) -> Result<f64> {
+    let mut cmds = vec!["break 12".to_string()];
+    cmds.extend(std::iter::repeat_n("continue".to_string(), 1001));
+    let script = b.script("forward.fred", &cmds)?;
+    let plain_input = cmds.join("\n") + "\nquit\n";
+    let prog = b.prog("breakpoints.py");
+    let (mut plain, mut fred) = (Vec::new(), Vec::new());
+    for _ in 0..b.reps {
+        plain.push(b.timed(
+            Command::new(&b.python).args(["-m", "pdb", &prog]),
+            Some(&plain_input),
+        )?);
+        fred.push(b.timed(
+            Command::new(&b.fred).arg("-x").arg(&script).arg(&prog),
+            None,
+        )?);
+    }
+    Ok(median(fred) / median(plain))
+}
+
+/// One checkpoint of a Python process holding 64 MB, median of several.
+fn checkpoint_ms(b: &Bench) -> Result<f64> {
+    let mut cmds = vec!["break 9".to_string(), "continue".to_string()];
+    cmds.extend(std::iter::repeat_n(
+        "fred-checkpoint".to_string(),
+        4 * b.reps,
+    ));
+    let script = b.script("ckpt.fred", &cmds)?;
+    let r = b.fred_json(
+        &script,
+        &b.prog("big_memory.py"),
+        &["64"],
+        &["--max-checkpoints", "100"],
+    )?;
+    Ok(median(elapsed_of(&r, "fred-checkpoint")))
+}
+
+/// N for about 10^6 line events of long_run.py (four events an iteration).
+const MILLION_EVENTS: &str = "250000";
+
+/// reverse-step about 10^6 events into the run, median.
+fn reverse_step_ms(b: &Bench) -> Result<f64> {
+    let mut cmds = vec!["break 14".to_string(), "continue".to_string()];
+    cmds.extend(std::iter::repeat_n("reverse-step".to_string(), 2 * b.reps));
+    let script = b.script("rs.fred", &cmds)?;
+    let r = b.fred_json(&script, &b.prog("long_run.py"), &[MILLION_EVENTS], &[])?;
+    Ok(median(elapsed_of(&r, "reverse-step")))
+}
+
+/// Restarting under plain pdb and running to the same point / fred's reverse-step.
+fn reverse_step_speedup(b: &Bench) -> Result<f64> {
+    let prog = b.prog("long_run.py");
+    let input = "break 14\ncontinue\nquit\n";
+    let mut plain = Vec::new();
+    for _ in 0..b.reps {
+        plain.push(
+            b.timed(
+                Command::new(&b.python).args(["-m", "pdb", &prog, MILLION_EVENTS]),
+                Some(input),
+            )? * 1000.0,
+        );
+    }
+    Ok(median(plain) / reverse_step_ms(b)?)
+}
+
+/// fred's reverse-watch with the change ~10^6 events back in a ~2x10^6-event run.
+fn reverse_watch_ms(b: &Bench) -> Result<f64> {
+    let script = b.script(
+        "rw.fred",
+        &["continue".into(), "reverse-watch marker".into()],
+    )?;
+    let mut times = Vec::new();
+    for _ in 0..b.reps {
+        let r = b.fred_json(&script, &b.prog("long_run.py"), &["500000"], &[])?;
+        times.extend(elapsed_of(&r, "reverse-watch marker"));
+    }
+    Ok(median(times))
+}
+
+/// A forward watch by sys.settrace over the whole run / fred's reverse-watch.
+fn watch_vs_settrace(b: &Bench) -> Result<f64> {
+    let mut traced = Vec::new();
+    for _ in 0..b.reps {
+        traced.push(
+            b.timed(
+                Command::new(&b.python).args([
+                    &b.prog("settrace_watch.py"),
+                    &b.prog("long_run.py"),
+                    "marker",
+                    "500000",
+                ]),
+                None,
+            )? * 1000.0,
+        );
+    }
+    Ok(median(traced) / reverse_watch_ms(b)?)
+}
+
+/// fred's reverse-watch / the untraced run time of the same program.
+fn watch_vs_untraced(b: &Bench) -> Result<f64> {
+    let mut plain = Vec::new();
+    for _ in 0..b.reps {
+        plain.push(
+            b.timed(
+                Command::new(&b.python).args([&b.prog("long_run.py"), "500000"]),
+                None,
+            )? * 1000.0,
+        );
+    }
+    Ok(reverse_watch_ms(b)? / median(plain))
+}
+
+/// Extra memory (proportional set size) of 200 checkpoints of a process holding 100 MB it
+/// no longer writes, over 100 MB.
+fn memory_ratio(b: &Bench) -> Result<f64> {
+    let base = session_pss(b, 0)?;
+    let with = session_pss(b, 200)?;
+    Ok((with - base) / (100.0 * 1024.0 * 1024.0))
+}
+
+/// Total PSS of a session's processes after `n` checkpoints, measured while it sleeps.
+fn session_pss(b: &Bench, n: usize) -> Result<f64> {
+    let mut cmds = vec!["break 9".to_string(), "continue".to_string()];
+    cmds.extend(std::iter::repeat_n("fred-checkpoint".to_string(), n));
+    cmds.push("!import time; time.sleep(8)".into());
+    let script = b.script(&format!("mem{n}.fred"), &cmds)?;
+    let prog = b.prog("big_memory.py");
+    let mut child = Command::new(&b.fred)
+        .args([
+            "--max-checkpoints",
+            "400",
+            "--checkpoint-interval",
+            "0",
+            "-x",
+        ])
+        .arg(&script)
+        .arg(&prog)
+        .arg("100")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    // Wait for the count of the session's processes to settle (the sleep has begun).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = (0, Instant::now());
+    let pss = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let pids = pids_running(&prog);
+        if pids.len() != last.0 {
+            last = (pids.len(), Instant::now());
+        } else if pids.len() >= n + 2 && last.1.elapsed() > Duration::from_millis(1500) {
+            break pids.iter().map(|p| pss_of(*p)).sum::<f64>();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the session did not settle");
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(pss)
+}
+
+fn pids_running(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmd).contains(needle) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// Proportional set size of a process, in bytes.
+fn pss_of(pid: i32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with("Pss:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb * 1024.0)
+}

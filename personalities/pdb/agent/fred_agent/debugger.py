@@ -217,23 +217,24 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.end_kind:
             self.send_ready()
             return None
-        if req["fred"] == "goto":
-            self.start_mode(GOTO, req["time"], None)
-        else:
-            self.start_mode(SCAN, req["until"], req)
+        frame = self.stack[-1][0] if getattr(self, "stack", None) else None
+        kind, arg = self.stop_event
+        self.set_mode(req, frame, kind)
+        if self.mode == SCAN and frame is not None and self.t < self.target:
+            # The stop itself is the first event of the stretch (already dispatched).
+            self.scan_hook(frame, kind, arg, self.t)
         return "fred_resume\n"
 
-    def start_mode(self, mode, target, scan):
-        self.mode = mode
-        self.target = target
-        self.next_check = min(self.next_auto, target)
-        if scan is not None:
-            self.scan = dict(scan)
-            kind, arg = self.stop_event
-            frame = self.stack[-1][0] if getattr(self, "stack", None) else None
-            self.scan_start(frame, kind)
-            if frame is not None and self.t < target:
-                self.scan_hook(frame, kind, arg, self.t)
+    def set_mode(self, req, frame, event):
+        """Enter the replay fred asked for: a goto to req["time"], or a scan up to
+        req["until"] starting at `frame`'s `event`."""
+        if req.get("fred") == "scan":
+            self.mode, self.target = SCAN, req["until"]
+            self.scan = dict(req)
+            self.scan_start(frame, event)
+        else:
+            self.mode, self.target = GOTO, req.get("time", self.t)
+        self.next_check = min(self.next_auto, self.target)
 
     def do_fred_resume(self, arg):
         """(fred internal) resume execution in the replay mode fred has set."""
@@ -299,13 +300,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                 resumed = self.snapshot(at_stop=False, frame=frame, event=event)
                 if resumed is not None:
                     self.take_resume(resumed)
-                    then = resumed.get("then") or {}
-                    if then.get("fred") == "scan":
-                        self.mode, self.target = SCAN, then["until"]
-                        self.scan = dict(then)
-                        self.scan_start(frame, event)
-                    else:
-                        self.mode, self.target = GOTO, then.get("time", t)
+                    self.set_mode(resumed.get("then") or {}, frame, event)
                     if t >= self.target:
                         return self.check(frame, event, arg)
         self.next_check = min(self.next_auto, self.target)

@@ -1,7 +1,8 @@
 //! A debugging session: one command at a time, against the debugger and the timeline.
 
 use fred_personality::{
-    Checkpoint, CommandClass, Debugger, DebuggerError, Location, Output, Position, StopKind, Time,
+    Checkpoint, CommandClass, Debugger, DebuggerError, Discard, Location, Output, Position,
+    StopKind, Time,
 };
 
 use crate::command::{parse, Command, Expectation, HELP};
@@ -172,7 +173,8 @@ impl Session {
         out: &mut dyn Output,
     ) -> Result<Reply, DebuggerError> {
         let before = self.dbg.position().clone();
-        match self.dbg.classify(line) {
+        let class = self.dbg.classify(line);
+        match class {
             CommandClass::Quit => {
                 return Ok(Reply {
                     quit: true,
@@ -192,7 +194,6 @@ impl Session {
             }
             _ => {}
         }
-        let class = self.dbg.classify(line);
         let after = match self.dbg.execute(line, out) {
             Ok(p) => p,
             Err(DebuggerError::Gone(why)) if before.kind == StopKind::Stop => {
@@ -270,7 +271,7 @@ impl Session {
                 // checkpoints. Only if that fails too is the session lost.
                 let unsure = matches!(e, ReverseError::Debugger(_));
                 if unsure || self.dbg.position().time != home.time {
-                    self.land(home.time, home.location.clone(), &mut Quiet)?;
+                    self.land(home.time, home.location.clone(), &mut Discard)?;
                 }
                 let msg = match e {
                     ReverseError::Debugger(DebuggerError::Interrupted) => {
@@ -291,11 +292,11 @@ impl Session {
                 ..Reply::default()
             }),
             Err(DebuggerError::Interrupted) => {
-                self.land(home.time, home.location.clone(), &mut Quiet)?;
+                self.land(home.time, home.location.clone(), &mut Discard)?;
                 Ok(Reply::error("Interrupted; back where you were."))
             }
             Err(e @ DebuggerError::Gone(_)) => {
-                self.land(home.time, home.location.clone(), &mut Quiet)?;
+                self.land(home.time, home.location.clone(), &mut Discard)?;
                 Ok(Reply::error(format!("{e}; back where you were.")))
             }
             Err(e) => Ok(Reply::error(e.to_string())),
@@ -555,12 +556,4 @@ impl Output for Tee<'_> {
     fn debugger_error(&mut self, message: &str) {
         self.out.debugger_error(message);
     }
-}
-
-/// An [`Output`] that drops everything.
-struct Quiet;
-
-impl Output for Quiet {
-    fn program(&mut self, _: &[u8]) {}
-    fn debugger(&mut self, _: &str) {}
 }

@@ -208,6 +208,15 @@ pub trait Output {
     }
 }
 
+/// An [`Output`] that drops everything (for replays and searches nobody watches).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Discard;
+
+impl Output for Discard {
+    fn program(&mut self, _: &[u8]) {}
+    fn debugger(&mut self, _: &str) {}
+}
+
 /// Errors of a debugger personality.
 #[derive(Debug, thiserror::Error)]
 pub enum DebuggerError {

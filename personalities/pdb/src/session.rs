@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use fred_ckpt::{Event, Supervisor};
 use fred_personality::{
-    Checkpoint, CheckpointId, CommandClass, Debugger, DebuggerError, Output, Position, Probe,
-    Query, Result, ScanResult, StopKind, Time, Watch,
+    Checkpoint, CheckpointId, CommandClass, Debugger, DebuggerError, Discard, Output, Position,
+    Probe, Query, Result, ScanResult, StopKind, Time, Watch,
 };
 use serde_json::{json, Value};
 
@@ -281,14 +281,6 @@ fn scan_request(q: &Query, until: Time) -> Value {
         "keep": q.keep,
         "watch": watch,
     })
-}
-
-/// An [`Output`] that drops everything.
-struct Discard;
-
-impl Output for Discard {
-    fn program(&mut self, _: &[u8]) {}
-    fn debugger(&mut self, _: &str) {}
 }
 
 fn failed(e: fred_ckpt::CkptError) -> DebuggerError {

@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use fred_ckpt::Event;
-use fred_personality::{Checkpoint, DebuggerError, Output, Position, Result};
+use fred_personality::{Checkpoint, DebuggerError, Discard, Output, Position, Result};
 use serde_json::{json, Value};
 
-use super::{drain, failed, gone, Discard, PdbSession, Ready, Show};
+use super::{drain, failed, gone, PdbSession, Ready, Show};
 use crate::sync::Piece;
 
 impl PdbSession {

@@ -1,5 +1,5 @@
-//! The command line of `fred-pdb` (and, later, `fred-gdb`): the binaries' edge, where
-//! errors become one line on stderr and an exit status.
+//! The command lines of `fred-pdb` and `fred-gdb`: the binaries' edge, where errors
+//! become one line on stderr and an exit status.
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use fred_gdb::{GdbConfig, GdbSession};
 use fred_pdb::{PdbConfig, PdbSession};
 
 use crate::output::{Stderr, Terminal};
@@ -89,18 +90,14 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         ),
         None => None,
     };
-    fred_ckpt::become_subreaper().context("cannot become a subreaper")?;
-    let (int_read, int_write) = std::os::unix::net::UnixStream::pair()?;
-    int_read.set_nonblocking(true)?;
-    signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, int_write)?;
-    let interactive = script.is_none();
+    let edge = Edge::new(script.is_none())?;
     let config = PdbConfig {
         python: args.python.clone(),
         module,
         target,
         args: prog_args,
-        forward_stdin: !interactive || std::io::stdin().is_terminal(),
-        interrupt_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&int_read)),
+        forward_stdin: edge.forward_stdin,
+        interrupt_fd: Some(edge.interrupt_fd()),
         auto_checkpoint_ms: args.checkpoint_interval,
     };
     let dbg = if args.json {
@@ -114,13 +111,32 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         max_checkpoints: args.max_checkpoints,
         ..Policy::default()
     };
-    let mut session = match Session::new(Box::new(dbg), policy) {
+    drive(
+        Box::new(dbg),
+        policy,
+        script,
+        args.json,
+        args.keep_going,
+        "fred-pdb",
+    )
+}
+
+/// Runs a session over `dbg`: the script in batch mode, else the REPL.
+fn drive(
+    dbg: Box<dyn fred_personality::Debugger>,
+    policy: Policy,
+    script: Option<String>,
+    json: bool,
+    keep_going: bool,
+    name: &str,
+) -> anyhow::Result<i32> {
+    let mut session = match Session::new(dbg, policy) {
         Ok(s) => s,
         Err(e) => bail!("{e}"),
     };
     let code = match script {
-        Some(text) => batch::run(&mut session, &text, args.json, args.keep_going),
-        None => match repl::run(&mut session, repl::history_file("fred-pdb")) {
+        Some(text) => batch::run(&mut session, &text, json, keep_going),
+        None => match repl::run(&mut session, repl::history_file(name)) {
             Ok(false) => 0,
             Ok(true) => 1,
             Err(e) => {
@@ -130,6 +146,126 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         },
     };
     session.close();
-    drop(int_read);
     Ok(code)
+}
+
+/// What both binaries set up before a session: a subreaper (so no copy of the program
+/// outlives fred), Ctrl-C as a readable descriptor, and whether to pass stdin on.
+struct Edge {
+    int_read: std::os::unix::net::UnixStream,
+    forward_stdin: bool,
+}
+
+impl Edge {
+    fn new(interactive: bool) -> anyhow::Result<Self> {
+        fred_ckpt::become_subreaper().context("cannot become a subreaper")?;
+        let (int_read, int_write) = std::os::unix::net::UnixStream::pair()?;
+        int_read.set_nonblocking(true)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, int_write)?;
+        Ok(Edge {
+            int_read,
+            forward_stdin: !interactive || std::io::stdin().is_terminal(),
+        })
+    }
+
+    fn interrupt_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.int_read)
+    }
+}
+
+/// `fred-gdb`: the real gdb, plus time travel.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fred-gdb",
+    version,
+    about = "gdb with time travel: reverse-step, reverse-next, reverse-finish, reverse-continue, reverse-watch",
+    after_help = "Inside the session, fred-help lists fred's commands; everything else is gdb's."
+)]
+pub struct GdbArgs {
+    /// Run the commands in FILE (one per line, # comments) instead of a prompt.
+    #[arg(short = 'x', long = "batch", value_name = "FILE")]
+    pub batch: Option<PathBuf>,
+    /// With -x: print one JSON object per command on stdout.
+    #[arg(long, requires = "batch")]
+    pub json: bool,
+    /// With -x: run the rest of the script after a failed fred-expect (the exit status is
+    /// still 1).
+    #[arg(long, requires = "batch")]
+    pub keep_going: bool,
+    /// The gdb to drive.
+    #[arg(long, value_name = "PATH", default_value = "gdb")]
+    pub gdb: OsString,
+    /// Keep at most this many checkpoints (older ones are thinned out).
+    #[arg(long, value_name = "N", default_value_t = 48)]
+    pub max_checkpoints: usize,
+    /// The program and its arguments.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM [ARGS]"
+    )]
+    pub program: Vec<String>,
+}
+
+/// Runs `fred-gdb` and returns its exit status.
+pub fn main_gdb() -> i32 {
+    let args = GdbArgs::parse();
+    match run_gdb(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("fred-gdb: {e:#}");
+            2
+        }
+    }
+}
+
+fn run_gdb(args: GdbArgs) -> anyhow::Result<i32> {
+    let Some((program, prog_args)) = args.program.split_first() else {
+        bail!("no program given; usage: fred-gdb [OPTIONS] program [ARGS]");
+    };
+    let path = std::path::Path::new(program);
+    if !path.is_file() {
+        bail!(
+            "{program}: {}",
+            if path.exists() {
+                "not a file"
+            } else {
+                "no such file"
+            }
+        );
+    }
+    let script = match &args.batch {
+        Some(f) => Some(
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        ),
+        None => None,
+    };
+    let edge = Edge::new(script.is_none())?;
+    let config = GdbConfig {
+        gdb: args.gdb.clone(),
+        program: program.clone(),
+        args: prog_args.to_vec(),
+        forward_stdin: edge.forward_stdin,
+        interrupt_fd: Some(edge.interrupt_fd()),
+        style: script.is_none() && std::io::stdout().is_terminal(),
+    };
+    let dbg = if args.json {
+        GdbSession::start(&config, &mut Stderr)
+    } else {
+        GdbSession::start(&config, &mut Terminal)
+    }
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = Policy {
+        prompt_spacing: 1,
+        max_checkpoints: args.max_checkpoints,
+        ..Policy::default()
+    };
+    drive(
+        Box::new(dbg),
+        policy,
+        script,
+        args.json,
+        args.keep_going,
+        "fred-gdb",
+    )
 }

@@ -215,6 +215,13 @@ fn origin(dbg: &mut dyn Debugger, tl: &mut Timeline) -> Result<Option<Origin>, R
             event: pos.event.unwrap_or(EventKind::Line),
             stepped: false,
         })),
+        // A crash stops at the faulting statement, a place like any stop.
+        StopKind::PostMortem if pos.event.is_some() => Ok(Some(Origin {
+            time: pos.time,
+            depth: pos.depth.unwrap_or(1),
+            event: pos.event.unwrap_or(EventKind::Line),
+            stepped: false,
+        })),
         StopKind::PostMortem => {
             let q = Query {
                 kinds: Some(vec![EventKind::Exception]),
@@ -230,7 +237,7 @@ fn origin(dbg: &mut dyn Debugger, tl: &mut Timeline) -> Result<Option<Origin>, R
                 stepped: true,
             }))
         }
-        StopKind::Finished => Ok(None),
+        StopKind::Finished | StopKind::NotStarted => Ok(None),
     }
 }
 
@@ -417,7 +424,9 @@ pub fn reverse_watch(
     let probe = dbg.probe(expr)?;
     let mut before = pos.time;
     let mut at_before = stop_location(dbg);
-    if let (StopKind::PostMortem, Some(depth)) = (pos.kind, probe.watch.frame_depth) {
+    if let (StopKind::PostMortem, Some(depth), None) =
+        (pos.kind, probe.watch.frame_depth, pos.event)
+    {
         // The watched frame died of the exception: search its life, which ends at the
         // exception passing through it.
         let q = Query {

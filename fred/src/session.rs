@@ -61,6 +61,8 @@ impl Reply {
 pub struct Session {
     dbg: Box<dyn Debugger>,
     tl: Timeline,
+    /// The program has stopped at least once, and the timeline starts there.
+    started: bool,
     policy: Policy,
     last_checkpoint: std::time::Instant,
     /// What the last command (other than `fred-expect`) printed, for `fred-expect output`.
@@ -69,22 +71,78 @@ pub struct Session {
 
 impl Session {
     /// Starts the timeline at the debugger's current (first) stop, with a checkpoint there.
+    /// A debugger whose program has not started yet (gdb before `run`) gets its timeline
+    /// at the first stop.
     pub fn new(mut dbg: Box<dyn Debugger>, policy: Policy) -> Result<Self, DebuggerError> {
         let start = dbg.position().clone();
-        if start.kind != StopKind::Stop {
-            return Err(DebuggerError::Gone(
-                "the program ended before its first line could run".into(),
-            ));
-        }
-        let first = dbg.checkpoint()?;
+        let started = match start.kind {
+            StopKind::Stop => true,
+            StopKind::NotStarted => false,
+            _ => {
+                return Err(DebuggerError::Gone(
+                    "the program ended before its first line could run".into(),
+                ))
+            }
+        };
+        let first = if started {
+            dbg.checkpoint()?
+        } else {
+            Checkpoint {
+                id: 0,
+                time: start.time,
+                at_stop: false,
+                location: None,
+                event: None,
+            }
+        };
         let tl = Timeline::new(start, first, policy.max_checkpoints);
         Ok(Session {
             dbg,
             tl,
+            started,
             policy,
             last_checkpoint: std::time::Instant::now(),
             last_output: String::new(),
         })
+    }
+
+    /// Before the program has stopped for the first time there is nothing to travel in:
+    /// commands go to the debugger as they are; the first stop starts the timeline.
+    fn unstarted(&mut self, line: &str, cmd: Command, out: &mut dyn Output) -> Reply {
+        match cmd {
+            Command::Debugger(_) => {}
+            Command::Help => {
+                out.debugger(HELP);
+                return Reply::default();
+            }
+            _ => return Reply::error("The program is not being run."),
+        }
+        if self.dbg.classify(line) == CommandClass::Quit {
+            return Reply {
+                quit: true,
+                ..Reply::default()
+            };
+        }
+        let pos = match self.dbg.execute(line, out) {
+            Ok(p) => p,
+            Err(e) => {
+                return Reply {
+                    fatal: matches!(e, DebuggerError::Gone(_)),
+                    ..Reply::error(e.to_string())
+                }
+            }
+        };
+        if pos.kind == StopKind::Stop {
+            match self.dbg.checkpoint() {
+                Ok(first) => {
+                    self.tl = Timeline::new(pos, first, self.policy.max_checkpoints);
+                    self.started = true;
+                    self.last_checkpoint = std::time::Instant::now();
+                }
+                Err(e) => out.debugger(&format!("fred: no time travel: {e}\n")),
+            }
+        }
+        Reply::default()
     }
 
     /// Where the program stands.
@@ -108,6 +166,9 @@ impl Session {
             Ok(c) => c,
             Err(e) => return Reply::error(e.0),
         };
+        if !self.started && !matches!(cmd, Command::Expect(_)) {
+            return self.unstarted(line, cmd, out);
+        }
         if let Command::Expect(e) = cmd {
             return self.expect(&e);
         }
@@ -453,11 +514,10 @@ impl Session {
                     self.last_output.trim_end()
                 )
             }),
-            Expectation::Expr(expr) => match self.dbg.probe(&format!("bool({expr})")) {
-                Ok(p) if p.value == "True" => None,
-                Ok(p) => Some(format!(
-                    "expected {expr} to be true, found {} at {here}",
-                    p.value
+            Expectation::Expr(expr) => match self.dbg.holds(expr) {
+                Ok((true, _)) => None,
+                Ok((false, value)) => Some(format!(
+                    "expected {expr} to be true, found {value} at {here}"
                 )),
                 Err(err) => Some(format!("expected {expr} to be true: {err}")),
             },

@@ -1,6 +1,5 @@
-//! `fred-gdb ./prog [args]`: gdb with time travel (not implemented yet).
+//! `fred-gdb ./prog [args]`: the real gdb with time travel.
 
 fn main() {
-    eprintln!("{}", fred_gdb::NOT_YET);
-    std::process::exit(2);
+    std::process::exit(fred::cli::main_gdb());
 }

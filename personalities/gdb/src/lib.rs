@@ -1,9 +1,23 @@
 //! The gdb personality: fred's [`Debugger`](fred_personality::Debugger) for C and C++.
 //!
-//! Not implemented yet. It will drive the real gdb through a pty and checkpoint with gdb's
-//! own fork-based `checkpoint` / `restart`.
+//! It runs the real gdb in a pty with a small agent inside gdb's own Python. The agent
+//! puts the program's position into gdb's prompt (inside an escape sequence the user never
+//! sees), counts the program's line events only while fred replays or scans, and
+//! checkpoints with gdb's fork-based `checkpoint` / `restart`. A user command's stop is
+//! remembered as a recipe (reach pc X the n-th time, the fatal signal, the exit) and replayed
+//! at native speed; see the agent's module comment for the time model.
 
 #![warn(missing_docs)]
 
-/// Why `fred-gdb` cannot run yet, for the binary to print.
-pub const NOT_YET: &str = "fred-gdb is not implemented yet; use fred-pdb for Python programs";
+mod classify;
+mod markers;
+mod session;
+
+pub use classify::classify;
+pub use session::{GdbConfig, GdbSession};
+
+/// The agent's source files, written to a cache directory at start and loaded by gdb.
+pub const AGENT_FILES: &[(&str, &str)] = &[
+    ("fred_gdb.py", include_str!("../agent/fred_gdb.py")),
+    ("fred_gdb_ops.py", include_str!("../agent/fred_gdb_ops.py")),
+];

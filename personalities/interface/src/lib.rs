@@ -10,6 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod install;
+pub use install::install_agent;
+
 /// A point on the timeline: the number of events the program has executed. Every stop the
 /// user can see has a distinct time, and the same time is the same program state again.
 pub type Time = u64;
@@ -48,6 +51,8 @@ pub enum StopKind {
     Finished,
     /// The program died of an uncaught exception or a fatal signal; frames are inspectable.
     PostMortem,
+    /// The program has not been started yet (gdb before `run`): there is no timeline yet.
+    NotStarted,
 }
 
 /// The kind of event a stop is at.
@@ -267,6 +272,9 @@ pub trait Debugger {
     /// Evaluates `expr` at the current stop without side effects on the session, and says
     /// how to watch it; an expression that cannot be watched is [`DebuggerError::Refused`].
     fn probe(&mut self, expr: &str) -> Result<Probe>;
+    /// Evaluates `expr` as a condition at the current stop, without side effects on the
+    /// session: whether it holds, and its value as the debugger prints it.
+    fn holds(&mut self, expr: &str) -> Result<(bool, String)>;
     /// Ends the session and every process of it.
     fn close(&mut self);
 }

@@ -14,7 +14,6 @@ macro_rules! agent_files {
 }
 
 mod classify;
-mod install;
 mod session;
 mod sync;
 

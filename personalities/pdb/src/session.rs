@@ -12,7 +12,6 @@ use fred_personality::{
 };
 use serde_json::{json, Value};
 
-use crate::install::install_agent;
 use crate::sync::SyncReader;
 
 mod wait;
@@ -81,7 +80,7 @@ impl PdbSession {
     /// Starts python with the agent and waits for the first stop (or the end, if the
     /// program cannot even start). What the program prints on the way goes to `out`.
     pub fn start(config: &PdbConfig, out: &mut dyn Output) -> Result<Self> {
-        let dir = install_agent()?;
+        let dir = fred_personality::install_agent("agent", "fred_agent", crate::AGENT_FILES)?;
         let boot = format!(
             "import sys; sys.version_info >= (3, 8) or sys.exit('fred-pdb needs Python 3.8 \
              or newer; this is Python ' + sys.version.split()[0]); sys.path.insert(0, {:?}); \
@@ -227,6 +226,11 @@ impl Debugger for PdbSession {
                 .map_err(|e| DebuggerError::Failed(format!("bad scan report: {e}"))),
             None => Ok(ScanResult::default()),
         }
+    }
+
+    fn holds(&mut self, expr: &str) -> Result<(bool, String)> {
+        let p = self.probe(&format!("bool({expr})"))?;
+        Ok((p.value == "True", p.value))
     }
 
     fn probe(&mut self, expr: &str) -> Result<Probe> {

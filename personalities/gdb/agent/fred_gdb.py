@@ -1,0 +1,321 @@
+"""fred's agent inside gdb.
+
+gdb runs this file at start (``-x``). It gives fred what gdb alone cannot: a prompt that
+says where the program stands (as JSON inside a terminal escape sequence the user never
+sees), and one hidden command, ``fred-agent JSON``, through which fred checkpoints,
+restores, replays and scans without a round trip through the terminal per step.
+
+Time. A position is (epoch, k): an epoch starts at every stop a user command leads to, and
+k counts the *line events* after that stop, the stops ``step`` would make in the program's
+own code. Counting lines costs a breakpoint hit each, so it is done only in replays and
+scans, never while the user runs the program: a user command's end is remembered as a
+*recipe* (run until pc X is reached the n-th time, or until the fatal signal, or the exit),
+and replayed at native speed.
+"""
+
+import json
+import re
+
+import gdb
+
+MARK = "\x1b]7779;fred-"
+BEL = "\x07"
+FATAL = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
+
+
+def emit(kind, payload):
+    gdb.write(MARK + kind + ";" + json.dumps(payload) + BEL)
+    gdb.flush()
+
+
+def newest():
+    try:
+        return gdb.newest_frame()
+    except gdb.error:
+        return None
+
+
+def frame_base(frame):
+    """Identifies a frame instance: its frame pointer (programs built with -O0 keep one)."""
+    try:
+        return int(frame.read_register("rbp"))
+    except (gdb.error, ValueError):
+        return 0
+
+
+class Program:
+    """The program's own code: its line-table entries and functions, from the main objfile."""
+
+    def __init__(self):
+        self.lines = {}  # pc -> line, for line events
+        self.entries = set()  # functions' first pcs (before their prologue)
+        self.files = {}  # pc -> source path
+        self.sources = set()
+        objfile = gdb.current_progspace().filename
+        text = gdb.execute("info sources", to_string=True)
+        sources = []
+        section = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.endswith(":") and not line.startswith("("):
+                section = line[:-1]
+                continue
+            if section == objfile and line:
+                sources.extend(s.strip() for s in line.split(","))
+        seen = set()
+        for src in sources:
+            if not src.endswith((".c", ".cc", ".cpp", ".cxx", ".C")):
+                continue
+            try:
+                sals = gdb.decode_line("%s:1" % src)[1] or []
+            except gdb.error:
+                continue
+            for sal in sals:
+                st = sal.symtab
+                if st is None or st.fullname() in seen:
+                    continue
+                seen.add(st.fullname())
+                self.sources.add(st.fullname())
+                self._add(st)
+
+    def _add(self, st):
+        entries = sorted((e.pc, e.line) for e in st.linetable() if e.line > 0)
+        for pc, line in entries:
+            block = gdb.block_for_pc(pc)
+            fn = block.function if block else None
+            while block is not None and fn is None:
+                block = block.superblock
+                fn = block.function if block else None
+            if fn is None:
+                continue
+            start = int(fn.value().address)
+            if pc == start:
+                self.entries.add(pc)
+                continue
+            if pc not in self.lines:
+                self.lines[pc] = line
+                self.files[pc] = st.fullname()
+
+    def depth(self, frame):
+        """Frames of the program's own code from `frame` outwards (1 = main)."""
+        n = 0
+        while frame is not None:
+            if self.owns(frame):
+                n += 1
+            frame = frame.older()
+        return n
+
+    def owns(self, frame):
+        sal = frame.find_sal()
+        return sal.symtab is not None and sal.symtab.fullname() in self.sources
+
+
+class Hit(gdb.Breakpoint):
+    """An internal breakpoint that hands its hits to the agent."""
+
+    def __init__(self, agent, pc, role):
+        super().__init__("*%d" % pc, internal=True)
+        self.agent = agent
+        self.pc = pc
+        self.role = role
+        self.enabled = False
+
+    def stop(self):
+        return self.agent.on_hit(self.pc, self.role)
+
+
+class Agent:
+    def __init__(self):
+        self.epoch = 0
+        self.k = 0
+        self.started = False
+        self.finished = None  # exit code once the program has ended
+        self.crashed = None  # the fatal signal the program stopped with
+        self.busy = False  # fred is driving gdb; user-command bookkeeping is off
+        self.resumed = False
+        self.stop_info = None
+        self.recipe = None  # how the newest epoch is reached from the one before
+        self.cmd_from_k = 0
+        self.ignores = {}
+        self.program = None
+        self.clock_bps = {}
+        self.exit_bp = None
+        self.live_ck = None  # gdb's number of the live fork, as fred last saw it
+        self.mode = None
+        gdb.events.cont.connect(self._on_cont)
+        gdb.events.stop.connect(self._on_stop)
+        gdb.events.exited.connect(self._on_exited)
+        gdb.events.new_objfile.connect(self._on_objfile)
+        gdb.prompt_hook = self.prompt
+
+    # ---- the user's commands -------------------------------------------------------
+
+    def _on_cont(self, _event):
+        if self.busy:
+            return
+        if not self.resumed:
+            self.resumed = True
+            self.stop_info = None
+            self.cmd_from_k = self.k
+            self.ignores = {
+                b.number: b.ignore_count for b in gdb.breakpoints() if b.number > 0
+            }
+
+    def _on_stop(self, event):
+        if self.busy:
+            return
+        if isinstance(event, gdb.BreakpointEvent):
+            bps = [b for b in event.breakpoints if b.number > 0]
+            if bps:
+                self.stop_info = ("bp", bps[0])
+            elif self.exit_bp is not None and any(b is self.exit_bp for b in event.breakpoints):
+                self.stop_info = ("exit", None)
+            else:
+                self.stop_info = ("other", None)
+        elif isinstance(event, gdb.SignalEvent):
+            self.stop_info = ("signal", event.stop_signal)
+        else:
+            self.stop_info = ("step", None)
+
+    def _on_objfile(self, _event):
+        if self.exit_bp is None:
+            try:
+                self.exit_bp = gdb.Breakpoint("_exit", internal=True)
+                self.exit_bp.silent = True
+            except (gdb.error, RuntimeError):
+                self.exit_bp = None
+
+    def _on_exited(self, event):
+        if not self.busy:
+            self.stop_info = ("exited", getattr(event, "exit_code", None))
+
+    def after_command(self):
+        """Called at each prompt: if the user's command ran the program, a new epoch."""
+        if not self.resumed and (self.started or not gdb.selected_inferior().pid):
+            return
+        self.resumed = False
+        info = self.stop_info or ("other", None)
+        first = not self.started
+        if first:
+            self.started = True
+            self.install()
+        end = self.describe_end(info)
+        self.recipe = None if first else dict(end, from_k=self.cmd_from_k)
+        self.epoch += 1
+        self.k = 0
+        self.announce_end(info)
+
+    def describe_end(self, info):
+        kind, what = info
+        if kind in ("exit", "exited"):
+            return {"end": "exit"}
+        if kind == "signal":
+            return {"end": "signal", "signal": what} if what in FATAL else {"end": None}
+        frame = newest()
+        if frame is None:
+            return {"end": None}
+        pc = frame.pc()
+        if kind == "bp":
+            bp = what
+            if bp.type != gdb.BP_BREAKPOINT:
+                return {"end": None}
+            return {
+                "end": "hit",
+                "pc": pc,
+                "cond": bp.condition,
+                "skip": self.ignores.get(bp.number, 0),
+            }
+        if kind == "step":
+            return {"end": "hit", "pc": pc, "base": frame_base(frame)}
+        return {"end": None}
+
+    def announce_end(self, info):
+        kind, what = info
+        self.crashed = what if kind == "signal" and what in FATAL else None
+        if kind == "exit":
+            code = int(gdb.parse_and_eval("$rdi")) & 0xFF
+            self.finished = code
+            pid = gdb.selected_inferior().pid
+            if code:
+                gdb.write("[Inferior 1 (process %d) exited with code %02o]\n" % (pid, code))
+            else:
+                gdb.write("[Inferior 1 (process %d) exited normally]\n" % pid)
+
+    def install(self):
+        """Once the program runs: learn its code, and stop it just before it exits."""
+        self.busy = True
+        try:
+            self.program = Program()
+            for pc in list(self.program.lines) + list(self.program.entries):
+                self.clock_bps[pc] = Hit(self, pc, "clock")
+        finally:
+            self.busy = False
+
+    # ---- positions -------------------------------------------------------------------
+
+    def time(self):
+        return (self.epoch << 32) | self.k
+
+    def location(self, frame=None):
+        frame = frame or newest()
+        if frame is None:
+            return None
+        sal = frame.find_sal()
+        if sal.symtab is None:
+            return None
+        name = frame.name() or "??"
+        return {"file": sal.symtab.fullname(), "line": sal.line, "function": name}
+
+    def user_frame(self):
+        """The innermost frame in the program's own code (a crash inside libc is shown
+        at the user's line that called it)."""
+        frame = newest()
+        while frame is not None and self.program and not self.program.owns(frame):
+            frame = frame.older()
+        return frame or newest()
+
+    def position(self):
+        if not self.started or gdb.selected_inferior().pid == 0:
+            kind = "finished" if self.started else "notstarted"
+            return {"time": self.time(), "kind": kind, "location": None, "depth": None}
+        frame = self.user_frame()
+        if self.finished is not None:
+            kind = "finished"
+        elif self.crashed is not None:
+            kind = "postmortem"
+        else:
+            kind = "stop"
+        return {
+            "time": self.time(),
+            "kind": kind,
+            "location": self.location(frame) if kind != "finished" else None,
+            "depth": self.program.depth(frame) if self.program else None,
+            "event": "line",
+        }
+
+    def prompt(self, _current):
+        try:
+            self.after_command()
+            pos = self.position()
+            pos["recipe"] = self.recipe
+            self.recipe = None
+        except Exception as e:  # never lose the prompt
+            pos = {"time": self.time(), "kind": "stop", "location": None, "error": str(e)}
+        return MARK + "prompt;" + json.dumps(pos) + BEL + "(gdb) "
+
+    # ---- breakpoint hits during replays and scans -------------------------------------
+
+    def on_hit(self, pc, role):
+        mode = self.mode
+        if mode is None or self.evaluating:
+            return False
+        return mode.hit(pc, role)
+
+    evaluating = False
+
+
+AGENT = Agent()
+
+from fred_gdb_ops import register  # noqa: E402  (the operations live beside this file)
+
+register(AGENT)

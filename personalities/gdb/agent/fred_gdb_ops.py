@@ -1,0 +1,493 @@
+"""The operations behind ``fred-agent JSON``: checkpoints, replays and scans.
+
+A replay or scan is a list of segments, one per epoch crossed. In each, the line clock
+counts events (the stops ``step`` would make in the program's own code) and, at the end,
+the epoch's recipe says where the next epoch starts. In a replay the part of a segment
+the user ran natively runs natively again; in a scan every event is looked at.
+"""
+
+import json
+import re
+
+import gdb
+
+import fred_gdb
+from fred_gdb import FATAL, emit, frame_base, newest
+
+CALLS = re.compile(r"[A-Za-z_]\w*\s*\(")
+IDENT = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
+KEYWORDS = {"sizeof", "int", "char", "long", "short", "unsigned", "signed", "float",
+            "double", "struct", "union", "enum", "const", "void"}
+
+
+class Interrupted(Exception):
+    pass
+
+
+def run_quietly(cmd):
+    return gdb.execute(cmd, to_string=True)
+
+
+def checkpoint_numbers():
+    text = run_quietly("info checkpoints")
+    nums, live = [], None
+    for line in text.splitlines():
+        m = re.match(r"\s*(\*)?\s*(\d+)\s", line)
+        if m:
+            nums.append(int(m.group(2)))
+            if m.group(1):
+                live = int(m.group(2))
+    return nums, live
+
+
+class Frames:
+    """The program's frames as the line clock sees them: [frame base, last line] each."""
+
+    def __init__(self, program):
+        self.program = program
+        self.stack = []
+        self.pending = False
+        frame = newest()
+        chain = []
+        while frame is not None:
+            if program.owns(frame):
+                chain.append([frame_base(frame), frame.find_sal().line])
+            frame = frame.older()
+        self.stack = list(reversed(chain))
+
+    def event(self, pc):
+        """A hit at `pc`: is it a line event? Updates the frames."""
+        if pc in self.program.entries:
+            self.pending = True
+            return False
+        line = self.program.lines[pc]
+        base = frame_base(gdb.newest_frame())
+        if self.pending:
+            self.pending = False
+            self.stack.append([base, line])
+            return True
+        while self.stack and self.stack[-1][0] < base:
+            self.stack.pop()
+        if self.stack and self.stack[-1][0] == base:
+            if self.stack[-1][1] == line:
+                return False
+            self.stack[-1][1] = line
+            return True
+        self.stack.append([base, line])
+        return True
+
+    def depth(self):
+        return len(self.stack)
+
+
+class Run:
+    """One replay or scan in progress; breakpoint hits come here."""
+
+    def __init__(self, agent, query):
+        self.agent = agent
+        self.q = query
+        self.frames = None
+        self.stop_k = None  # stop at the event with this k
+        self.end = None  # the recipe being waited for
+        self.end_hits = 0
+        self.counting = True
+        self.reached_end = False
+        self.at_event = False
+        self.found = []
+        self.broke = False
+        self.entry = None
+        self.want_entry = False
+        self.error = None
+        self.watch_prev = None
+        self.watch_prev_event = None
+        self.pause_for_watch = bool(query and query.get("watch") and query["watch"].get("calls"))
+
+    # the breakpoint side
+    def hit(self, pc, _role):
+        agent = self.agent
+        if self.end is not None and self.end.get("end") == "hit" and pc == self.end["pc"]:
+            if self.end_reached():
+                self.reached_end = True
+                return True
+        if not self.counting or pc not in agent.clock_bps:
+            return False
+        if not self.frames.event(pc):
+            return False
+        agent.k += 1
+        if self.stop_k is not None and agent.k >= self.stop_k:
+            return True
+        if self.q is not None:
+            if self.pause_for_watch:
+                self.at_event = True
+                return True
+            self.on_event(pc)
+        return False
+
+    def end_reached(self):
+        e = self.end
+        if self.agent.k < e.get("from_k", 0):
+            return False
+        base = e.get("base")
+        if base is not None and frame_base(gdb.newest_frame()) != base:
+            return False
+        cond = e.get("cond")
+        if cond:
+            self.agent.evaluating = True
+            try:
+                if not bool(gdb.parse_and_eval(cond)):
+                    return False
+            except gdb.error:
+                pass
+            finally:
+                self.agent.evaluating = False
+        self.end_hits += 1
+        return self.end_hits > e.get("skip", 0)
+
+    # the scan side
+    def here(self, pc=None):
+        agent = self.agent
+        frame = gdb.newest_frame()
+        pc = frame.pc() if pc is None else pc
+        prog = agent.program
+        if pc in prog.lines:
+            loc = {"file": prog.files[pc], "line": prog.lines[pc],
+                   "function": frame.name() or "??"}
+        else:
+            loc = agent.location(frame)
+        return {"time": agent.time(), "depth": self.frames.depth(), "event": "line",
+                "location": loc}
+
+    def on_event(self, pc=None):
+        q = self.q
+        d = self.frames.depth()
+        floor = q.get("floor")
+        if floor is not None and d < floor:
+            self.found = []
+            self.broke = True
+            self.entry = None
+            self.want_entry = True
+            self.watch_prev = None
+            return
+        if self.want_entry:
+            self.want_entry = False
+            self.entry = self.here(pc)
+        if q.get("watch"):
+            self.watch_event(pc)
+            return
+        if q.get("depth") is not None and d != q["depth"]:
+            return
+        if q.get("breakpoints") and not self.would_break(pc):
+            return
+        self.keep(self.here(pc))
+
+    def keep(self, found):
+        self.found.append(found)
+        if len(self.found) > max(1, self.q.get("keep", 1)):
+            del self.found[0]
+
+    def would_break(self, pc):
+        for b in self.agent.user_bps:
+            if pc not in b[1]:
+                continue
+            cond = b[2]
+            if not cond:
+                return True
+            self.agent.evaluating = True
+            try:
+                if bool(gdb.parse_and_eval(cond)):
+                    return True
+            except gdb.error:
+                return True
+            finally:
+                self.agent.evaluating = False
+        return False
+
+    def watch_value(self):
+        w = self.q["watch"]
+        agent = self.agent
+        base = w.get("base")
+        agent.evaluating = True
+        try:
+            if base is not None:
+                frame = gdb.newest_frame()
+                while frame is not None and frame_base(frame) != base:
+                    frame = frame.older()
+                if frame is None:
+                    return None
+                frame.select()
+            try:
+                return str(gdb.parse_and_eval(w["expr"]))
+            except gdb.error as e:
+                return "<%s>" % str(e).rstrip(".")
+            finally:
+                if base is not None:
+                    gdb.newest_frame().select()
+        finally:
+            agent.evaluating = False
+
+    def watch_event(self, pc=None):
+        value = self.watch_value()
+        if value is None:
+            return
+        here = self.here(pc)
+        prev = self.watch_prev
+        if prev is not None and value != prev:
+            found = dict(self.watch_prev_event, old=prev, new=value)
+            self.keep(found)
+        self.watch_prev = value
+        self.watch_prev_event = here
+
+    def result(self):
+        reached = None
+        reached_event = None
+        if gdb.selected_inferior().pid and self.agent.finished is None:
+            reached = self.agent.location(newest())
+            reached_event = "line"
+        if self.q and self.q.get("watch") and reached is not None:
+            value = self.watch_value()
+            prev = self.watch_prev
+            if value is not None and prev is not None and value != prev:
+                self.keep(dict(self.watch_prev_event, old=prev, new=value))
+        return {"found": self.found, "broke": self.broke, "entry": self.entry,
+                "error": self.error, "reached": reached, "reached_event": reached_event}
+
+
+class Ops:
+    def __init__(self, agent):
+        self.agent = agent
+        agent.user_bps = []
+        gdb.events.stop.connect(self._on_stop)
+        self.last_signal = None
+
+    def _on_stop(self, event):
+        if self.agent.busy and isinstance(event, gdb.SignalEvent):
+            self.last_signal = event.stop_signal
+
+    # ---- checkpoints -----------------------------------------------------------------
+
+    def checkpoint(self, _req):
+        inf = gdb.selected_inferior()
+        threads = len(inf.threads())
+        if threads > 1:
+            raise gdb.GdbError(
+                "cannot checkpoint a multi-threaded program (%d threads); fred-gdb goes on "
+                "as plain gdb, and reverse commands use earlier checkpoints" % threads)
+        before, _ = checkpoint_numbers()
+        run_quietly("checkpoint")
+        after, _ = checkpoint_numbers()
+        new = sorted(set(after) - set(before))
+        if not new:
+            raise gdb.GdbError("gdb did not take a checkpoint")
+        return {"gdb": new[-1]}
+
+    def restore(self, req):
+        _, live = checkpoint_numbers()
+        run_quietly("restart %d" % req["gdb"])
+        if live not in (None, 0, req["gdb"]):
+            run_quietly("delete checkpoint %d" % live)
+        fresh = self.checkpoint({})
+        agent = self.agent
+        agent.epoch, agent.k = req["epoch"], req["k"]
+        agent.finished = None
+        agent.crashed = None
+        return fresh
+
+    def drop(self, req):
+        _, live = checkpoint_numbers()
+        if req["gdb"] not in (0, live):
+            run_quietly("delete checkpoint %d" % req["gdb"])
+        return {}
+
+    # ---- replays and scans -----------------------------------------------------------
+
+    def run(self, req):
+        """Runs `segments` from the current stop; with `query`, scans as it goes."""
+        agent = self.agent
+        query = req.get("query")
+        user = [b for b in gdb.breakpoints() if b.number > 0 and b.enabled]
+        agent.user_bps = [
+            (b, {int(loc.address) for loc in (b.locations or []) if loc.address}, b.condition)
+            for b in user if b.type == gdb.BP_BREAKPOINT]
+        for b in user:
+            b.enabled = False
+        r = Run(agent, query)
+        agent.mode = r
+        try:
+            r.frames = Frames(agent.program)
+            for seg in req["segments"]:
+                self.segment(r, seg, scanning=query is not None)
+        except Interrupted:
+            return {"interrupted": True}
+        finally:
+            agent.mode = None
+            for b in user:
+                if b.is_valid():
+                    b.enabled = True
+            self.enable_clock(False)
+        out = r.result() if query is not None else {}
+        out["position"] = agent.position()
+        return out
+
+    def enable_clock(self, on):
+        for bp in self.agent.clock_bps.values():
+            if bp.enabled != on:
+                bp.enabled = on
+
+    def end_bp(self, pc):
+        agent = self.agent
+        bp = agent.clock_bps.get(pc) or agent.end_bps.get(pc)
+        if bp is None:
+            bp = fred_gdb.Hit(agent, pc, "end")
+            agent.end_bps[pc] = bp
+        return bp
+
+    def segment(self, r, seg, scanning):
+        agent = self.agent
+        agent.epoch, agent.k = seg["epoch"], seg["k"]
+        r.frames = Frames(agent.program)
+        end = seg.get("end")
+        r.end, r.end_hits, r.reached_end = None, 0, False
+        if scanning and not (end is None and agent.k >= seg["stop_k"]):
+            r.on_event()  # the segment's first stop: the checkpoint's, or the epoch's
+        if end is None:
+            if agent.k < seg["stop_k"]:
+                r.stop_k = seg["stop_k"]
+                r.counting = True
+                self.enable_clock(True)
+                self.go(r, lambda: agent.k >= r.stop_k)
+            return
+        if agent.k < end.get("from_k", 0):
+            r.stop_k = end["from_k"]
+            r.counting = True
+            self.enable_clock(True)
+            self.go(r, lambda: agent.k >= r.stop_k)
+        r.stop_k = None
+        r.end = end
+        r.counting = scanning
+        self.enable_clock(scanning)
+        kind = end.get("end")
+        extra = None
+        if kind == "hit":
+            extra = self.end_bp(end["pc"])
+            extra.enabled = True
+            self.go(r, lambda: r.reached_end)
+            if not scanning and extra.pc not in agent.clock_bps:
+                extra.enabled = False
+        elif kind == "signal":
+            self.go(r, lambda: self.last_signal == end["signal"])
+            agent.crashed = end["signal"]
+        elif kind == "exit":
+            agent.exit_bp.enabled = True
+            self.go(r, lambda: self.at_exit())
+            agent.finished = int(gdb.parse_and_eval("$rdi")) & 0xFF
+        else:
+            raise gdb.GdbError("this stretch cannot be replayed (it ended by an interrupt "
+                               "or a watchpoint)")
+        if extra is not None and not scanning:
+            extra.enabled = extra.pc in agent.clock_bps and False
+        agent.epoch += 1
+        agent.k = 0
+
+    def at_exit(self):
+        frame = newest()
+        return frame is not None and frame.name() in ("_exit", "__GI__exit")
+
+    def go(self, r, done):
+        """Continues until `done()`; pauses at events for watches that call functions."""
+        agent = self.agent
+        while not done():
+            self.last_signal = None
+            if not gdb.selected_inferior().pid:
+                raise gdb.GdbError("the program ended before the replay reached its target")
+            run_quietly("continue")
+            if self.last_signal == "SIGINT":
+                raise Interrupted()
+            if r.at_event:
+                r.at_event = False
+                r.on_event()
+            if agent.finished is None and self.at_exit() and not done():
+                raise gdb.GdbError("the program ended before the replay reached its target")
+            if self.last_signal in FATAL and not done():
+                raise gdb.GdbError("the program died of %s before the replay reached its "
+                                   "target" % self.last_signal)
+
+    # ---- expressions -----------------------------------------------------------------
+
+    def probe(self, req):
+        expr = req["expr"]
+        agent = self.agent
+        agent.evaluating = True
+        try:
+            value = str(gdb.parse_and_eval(expr))
+        finally:
+            agent.evaluating = False
+        frame = agent.user_frame()
+        base = None
+        depth = None
+        names = set(IDENT.findall(expr)) - KEYWORDS
+        if frame is not None and names:
+            locals_here = set()
+            try:
+                block = frame.block()
+            except RuntimeError:
+                block = None
+            while block is not None and not block.is_global and not block.is_static:
+                for sym in block:
+                    if sym.is_variable or sym.is_argument:
+                        locals_here.add(sym.name)
+                block = block.superblock
+            if names & locals_here:
+                base = frame_base(frame)
+                depth = agent.program.depth(frame)
+        return {"value": value, "frame_depth": depth, "base": base,
+                "calls": bool(CALLS.search(expr))}
+
+    def user(self, req):
+        """A command the user typed, run as if typed at gdb's prompt; an error is shown as
+        gdb shows it and also returned as one line."""
+        try:
+            gdb.execute(req["line"], from_tty=True)
+        except gdb.error as e:
+            msg = str(e).strip()
+            gdb.write(msg + "\n", gdb.STDERR)
+            return {"error": msg.splitlines()[0] if msg else "error"}
+        except KeyboardInterrupt:
+            gdb.write("Quit\n", gdb.STDERR)
+            return {"error": "Quit"}
+        return {}
+
+    def holds(self, req):
+        self.agent.evaluating = True
+        try:
+            value = gdb.parse_and_eval("(%s) != 0" % req["expr"])
+            return {"holds": bool(value), "value": str(gdb.parse_and_eval(req["expr"]))}
+        finally:
+            self.agent.evaluating = False
+
+
+class AgentCommand(gdb.Command):
+    """fred's hidden channel (not for users)."""
+
+    def __init__(self, ops):
+        super().__init__("fred-agent", gdb.COMMAND_OBSCURE)
+        self.ops = ops
+
+    def invoke(self, arg, from_tty):
+        agent = self.ops.agent
+        req = json.loads(arg)
+        if req["op"] == "user":
+            emit("reply", self.ops.user(req))
+            return
+        agent.busy = True
+        try:
+            reply = getattr(self.ops, req["op"])(req)
+        except Exception as e:  # one line back to fred, never a traceback
+            reply = {"error": str(e).strip().splitlines()[0] if str(e).strip() else repr(e)}
+        finally:
+            agent.busy = False
+        emit("reply", reply)
+
+
+def register(agent):
+    agent.end_bps = {}
+    AgentCommand(Ops(agent))

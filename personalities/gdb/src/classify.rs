@@ -1,0 +1,91 @@
+//! Which gdb commands run the program, which only look, and which may change its state.
+
+use fred_personality::CommandClass;
+
+const MOTION: &[&str] = &[
+    "s", "step", "n", "next", "si", "stepi", "ni", "nexti", "c", "cont", "continue", "fg", "fin",
+    "finish", "u", "until", "adv", "advance",
+];
+const MUTATES: &[&str] = &["j", "jump", "call", "return", "signal", "queue-signal"];
+
+/// Classifies a gdb command line. Assignments and expressions that call functions count as
+/// [`CommandClass::Mutates`], since replay would not repeat them.
+pub fn classify(line: &str) -> CommandClass {
+    let line = line.trim();
+    let (word, rest) = match line.find(|c: char| c.is_whitespace() || c == '/') {
+        Some(i) => (&line[..i], line[i..].trim()),
+        None => (line, ""),
+    };
+    match word {
+        "q" | "quit" => CommandClass::Quit,
+        "r" | "run" | "start" | "starti" => CommandClass::Restart,
+        w if MOTION.contains(&w) => CommandClass::Motion,
+        w if MUTATES.contains(&w) => CommandClass::Mutates,
+        "set" if is_assignment_setting(rest) => CommandClass::Mutates,
+        "p" | "print" | "output" | "call" | "inspect" if may_change(rest) => CommandClass::Mutates,
+        _ => CommandClass::Inspect,
+    }
+}
+
+/// `set var x = 1`, `set variable ...` and `set x = 1` change the program; `set listsize
+/// 20` and other gdb settings do not.
+fn is_assignment_setting(rest: &str) -> bool {
+    let first = rest.split_whitespace().next().unwrap_or("");
+    matches!(first, "var" | "variable") || (may_change(rest) && !rest.starts_with("print "))
+}
+
+/// Whether an expression may change the program: an assignment, `++`/`--`, or a call.
+fn may_change(expr: &str) -> bool {
+    let b = expr.as_bytes();
+    for i in 0..b.len() {
+        let prev = if i > 0 { b[i - 1] } else { b' ' };
+        let next = b.get(i + 1).copied().unwrap_or(b' ');
+        match b[i] {
+            b'=' if !b"=!<>".contains(&prev) && next != b'=' => return true,
+            b'+' if next == b'+' => return true,
+            b'-' if next == b'-' => return true,
+            b'(' if prev.is_ascii_alphanumeric() || prev == b'_' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Commands fred cannot let through: they would break the recorded session.
+pub fn refused(line: &str) -> Option<&'static str> {
+    let mut words = line.split_whitespace();
+    let first = words.next().unwrap_or("");
+    let second = words.next().unwrap_or("");
+    match first {
+        "checkpoint" | "restart" => Some("fred manages gdb's checkpoints; use fred-checkpoint and fred-restart N"),
+        "delete" | "d" if second.starts_with("checkpoint") => {
+            Some("fred manages gdb's checkpoints; fred-history lists them")
+        }
+        "k" | "kill" | "detach" | "attach" | "file" | "exec-file" | "target" => Some(
+            "not under fred: it would end the recorded session; go back with a reverse command, or quit",
+        ),
+        "record" | "rec" => Some("fred's reverse commands replace gdb's record"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn motion_inspect_and_mutation() {
+        assert_eq!(classify("next 3"), CommandClass::Motion);
+        assert_eq!(classify("finish"), CommandClass::Motion);
+        assert_eq!(classify("x/4x &a"), CommandClass::Inspect);
+        assert_eq!(classify("print a == b"), CommandClass::Inspect);
+        assert_eq!(classify("print a = b"), CommandClass::Mutates);
+        assert_eq!(classify("p list_len(head)"), CommandClass::Mutates);
+        assert_eq!(classify("set var x = 3"), CommandClass::Mutates);
+        assert_eq!(classify("set listsize 20"), CommandClass::Inspect);
+        assert_eq!(classify("run"), CommandClass::Restart);
+        assert_eq!(classify("quit"), CommandClass::Quit);
+        assert!(refused("delete checkpoint 2").is_some());
+        assert!(refused("delete 2").is_none());
+    }
+}

@@ -1,0 +1,431 @@
+//! A gdb session: gdb in a pty, its agent spoken to through `fred-agent` commands.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::os::fd::RawFd;
+
+use fred_ckpt::Pty;
+use fred_personality::{
+    Checkpoint, CheckpointId, CommandClass, Debugger, DebuggerError, EventKind, Output, Position,
+    Probe, Query, Result, ScanResult, StopKind, Time, Watch,
+};
+use serde_json::{json, Value};
+
+use crate::markers::{MarkerReader, Piece};
+
+/// How to start a gdb session.
+#[derive(Clone, Debug)]
+pub struct GdbConfig {
+    /// The gdb to run (`gdb` on PATH by default).
+    pub gdb: OsString,
+    /// The program to debug.
+    pub program: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Pass what the user types on fred's stdin to the program while it runs.
+    pub forward_stdin: bool,
+    /// A descriptor that becomes readable when the user presses Ctrl-C.
+    pub interrupt_fd: Option<RawFd>,
+    /// Let gdb colour its output (for a terminal; off for scripts and JSON).
+    pub style: bool,
+}
+
+/// A time is an epoch (a stop a user command led to) and a count of line events after it.
+fn split(t: Time) -> (u64, u64) {
+    (t >> 32, t & 0xffff_ffff)
+}
+
+/// A running gdb session, implementing [`Debugger`].
+pub struct GdbSession {
+    pty: Pty,
+    pid: i32,
+    reader: MarkerReader,
+    pos: Position,
+    /// `recipes[e]`: how epoch `e` is reached from the one before (null: it cannot be).
+    recipes: Vec<Value>,
+    /// gdb's number for each checkpoint (it changes each time one is restored).
+    numbers: HashMap<CheckpointId, u64>,
+    next_id: CheckpointId,
+    forward_stdin: bool,
+    interrupt_fd: Option<RawFd>,
+}
+
+/// What one exchange with gdb came to: the agent's reply (if any) and the prompt's position.
+struct Answer {
+    reply: Value,
+    pos: Position,
+}
+
+impl GdbSession {
+    /// Starts gdb on the program with the agent loaded, and waits for its first prompt.
+    pub fn start(config: &GdbConfig, out: &mut dyn Output) -> Result<Self> {
+        let dir = fred_personality::install_agent("gdb-agent", "", crate::AGENT_FILES)?;
+        let boot = format!(
+            "python import sys; sys.path.insert(0, {:?}); import fred_gdb",
+            dir.to_string_lossy()
+        );
+        let mut args: Vec<OsString> = vec!["-q".into()];
+        for setting in [
+            "set pagination off",
+            "set confirm off",
+            "set editing off",
+            "set width 0",
+            "set height 0",
+        ] {
+            args.push("-iex".into());
+            args.push(setting.into());
+        }
+        if !config.style {
+            args.push("-iex".into());
+            args.push("set style enabled off".into());
+        }
+        args.push("-ex".into());
+        args.push(boot.into());
+        args.push("--args".into());
+        args.push(config.program.clone().into());
+        args.extend(config.args.iter().map(OsString::from));
+        let (pty, pid) = Pty::spawn(&config.gdb, &args, &[]).map_err(|e| {
+            DebuggerError::Gone(format!(
+                "cannot start {}: {e}",
+                config.gdb.to_string_lossy()
+            ))
+        })?;
+        let mut s = GdbSession {
+            pty,
+            pid,
+            reader: MarkerReader::default(),
+            pos: Position {
+                time: 0,
+                kind: StopKind::NotStarted,
+                location: None,
+                depth: None,
+                event: None,
+            },
+            recipes: vec![Value::Null],
+            numbers: HashMap::new(),
+            next_id: 1,
+            forward_stdin: config.forward_stdin,
+            interrupt_fd: config.interrupt_fd,
+        };
+        let a = s.wait(true, false, out)?;
+        s.pos = a.pos;
+        Ok(s)
+    }
+
+    /// Reads gdb's output until its next prompt. `show`: pass gdb's and the program's text
+    /// on; `user`: a user command is running (typing goes to the program, Ctrl-C to it).
+    fn wait(&mut self, show: bool, user: bool, out: &mut dyn Output) -> Result<Answer> {
+        let mut reply = Value::Null;
+        loop {
+            let mut fds = vec![libc::pollfd {
+                fd: self.pty.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            if let Some(fd) = self.interrupt_fd {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            if user && self.forward_stdin {
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            // SAFETY: `fds` is a valid array of pollfd of the given length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+            if n < 0 {
+                continue;
+            }
+            for p in &fds[1..] {
+                if p.revents == 0 {
+                    continue;
+                }
+                if Some(p.fd) == self.interrupt_fd {
+                    drain(p.fd);
+                    let _ = self.pty.write(b"\x03");
+                } else {
+                    let mut buf = [0u8; 4096];
+                    // SAFETY: reading into a local buffer of the given size.
+                    let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                    if n <= 0 {
+                        self.forward_stdin = false;
+                    } else {
+                        let _ = self.pty.write(&buf[..n as usize]);
+                    }
+                }
+            }
+            let bytes = self.pty.read_available();
+            if bytes.is_empty() {
+                if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 || !self.alive() {
+                    return Err(DebuggerError::Gone("gdb exited".into()));
+                }
+                continue;
+            }
+            for piece in self.reader.feed(&bytes) {
+                match piece {
+                    Piece::Text(t) if show => out.debugger(&String::from_utf8_lossy(&t)),
+                    Piece::Text(_) => {}
+                    Piece::Marker(kind, payload) if kind == "reply" => {
+                        reply = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                    }
+                    Piece::Marker(kind, payload) if kind == "prompt" => {
+                        let v: Value = serde_json::from_str(&payload).map_err(|e| {
+                            DebuggerError::Failed(format!("bad prompt from the gdb agent: {e}"))
+                        })?;
+                        let pos: Position = serde_json::from_value(v.clone()).map_err(|e| {
+                            DebuggerError::Failed(format!("bad position from the gdb agent: {e}"))
+                        })?;
+                        self.note_epoch(&pos, &v["recipe"]);
+                        return Ok(Answer { reply, pos });
+                    }
+                    Piece::Marker(..) => {}
+                }
+            }
+        }
+    }
+
+    /// A user command that ran the program started a new epoch: remember how to reach it.
+    fn note_epoch(&mut self, pos: &Position, recipe: &Value) {
+        let (epoch, _) = split(pos.time);
+        let epoch = epoch as usize;
+        if epoch >= self.recipes.len() || !recipe.is_null() {
+            self.recipes.truncate(epoch);
+            while self.recipes.len() < epoch {
+                self.recipes.push(Value::Null);
+            }
+            self.recipes.push(recipe.clone());
+        }
+    }
+
+    fn alive(&self) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        let exists = unsafe { libc::kill(self.pid, 0) } == 0;
+        exists
+            && std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+                .map(|s| !s.contains(") Z "))
+                .unwrap_or(false)
+    }
+
+    /// Sends a request to the agent and waits for its reply (gdb's text is not shown).
+    fn request(&mut self, req: Value) -> Result<Value> {
+        self.pty
+            .write(format!("fred-agent {req}\n").as_bytes())
+            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
+        let a = self.wait(false, false, &mut fred_personality::Discard)?;
+        self.pos = a.pos;
+        if a.reply.get("interrupted").is_some() {
+            return Err(DebuggerError::Interrupted);
+        }
+        if let Some(e) = a.reply.get("error").and_then(Value::as_str) {
+            return Err(DebuggerError::Failed(e.to_string()));
+        }
+        Ok(a.reply)
+    }
+
+    /// Restores checkpoint `ck`: gdb's copy becomes the live process and a fresh copy of
+    /// it takes its place, so the checkpoint stays pristine.
+    fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        let Some(&number) = self.numbers.get(&ck.id) else {
+            return Err(DebuggerError::CheckpointLost(ck.id));
+        };
+        let (epoch, k) = split(ck.time);
+        let r = self.request(json!({"op": "restore", "gdb": number, "epoch": epoch, "k": k}))?;
+        if let Some(n) = r["gdb"].as_u64() {
+            self.numbers.insert(ck.id, n);
+        }
+        Ok(())
+    }
+
+    /// The segments that take a replay from `from` to `to`, one per epoch.
+    fn segments(&self, from: Time, to: Time) -> Result<Vec<Value>> {
+        let (mut e, mut k) = split(from);
+        let (te, tk) = split(to);
+        let mut segs = Vec::new();
+        while e < te {
+            let recipe = self
+                .recipes
+                .get(e as usize + 1)
+                .cloned()
+                .unwrap_or(Value::Null);
+            if recipe.is_null() || recipe["end"].is_null() {
+                return Err(DebuggerError::Failed(format!(
+                    "cannot replay past stop {}: it was reached by an interrupt or a watchpoint",
+                    e + 1
+                )));
+            }
+            segs.push(json!({"epoch": e, "k": k, "end": recipe}));
+            e += 1;
+            k = 0;
+        }
+        segs.push(json!({"epoch": te, "k": k, "stop_k": tk}));
+        Ok(segs)
+    }
+}
+
+fn drain(fd: RawFd) {
+    let mut buf = [0u8; 64];
+    // SAFETY: reading into a local buffer from a non-blocking descriptor.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+impl Debugger for GdbSession {
+    fn prompt(&self) -> &str {
+        "(gdb) "
+    }
+
+    fn classify(&self, line: &str) -> CommandClass {
+        crate::classify(line)
+    }
+
+    fn position(&self) -> &Position {
+        &self.pos
+    }
+
+    fn execute(&mut self, line: &str, out: &mut dyn Output) -> Result<Position> {
+        if let Some(why) = crate::classify::refused(line) {
+            return Err(DebuggerError::Refused(format!("{}: {why}.", line.trim())));
+        }
+        let req = json!({"op": "user", "line": line});
+        self.pty
+            .write(format!("fred-agent {req}\n").as_bytes())
+            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
+        let a = self.wait(true, true, out)?;
+        if let Some(e) = a.reply.get("error").and_then(Value::as_str) {
+            out.debugger_error(e);
+        }
+        self.pos = a.pos;
+        Ok(self.pos.clone())
+    }
+
+    fn checkpoint(&mut self) -> Result<Checkpoint> {
+        let r = match self.request(json!({"op": "checkpoint"})) {
+            Err(DebuggerError::Failed(e)) => return Err(DebuggerError::Refused(e)),
+            r => r?,
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.numbers.insert(id, r["gdb"].as_u64().unwrap_or(0));
+        Ok(Checkpoint {
+            id,
+            time: self.pos.time,
+            at_stop: true,
+            location: self.pos.location.clone(),
+            event: Some(EventKind::Line),
+        })
+    }
+
+    fn new_checkpoints(&mut self) -> Vec<Checkpoint> {
+        Vec::new()
+    }
+
+    fn lost_checkpoints(&mut self) -> Vec<CheckpointId> {
+        Vec::new()
+    }
+
+    fn drop_checkpoint(&mut self, id: CheckpointId) {
+        if let Some(n) = self.numbers.remove(&id) {
+            let _ = self.request(json!({"op": "drop", "gdb": n}));
+        }
+    }
+
+    fn goto(&mut self, from: &Checkpoint, time: Time, out: &mut dyn Output) -> Result<Position> {
+        let segments = self.segments(from.time, time)?;
+        self.restore(from)?;
+        self.request(json!({"op": "run", "segments": segments}))?;
+        let req = json!({"op": "user", "line": "frame"});
+        self.pty
+            .write(format!("fred-agent {req}\n").as_bytes())
+            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
+        let a = self.wait(true, false, out)?;
+        self.pos = a.pos;
+        Ok(self.pos.clone())
+    }
+
+    fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult> {
+        let segments = self.segments(from.time, until)?;
+        self.restore(from)?;
+        let watch = query.watch.as_ref().map(|w| {
+            let ctx: Value = serde_json::from_str(&w.context).unwrap_or(Value::Null);
+            json!({"expr": w.expr, "base": ctx["base"], "calls": ctx["calls"]})
+        });
+        let q = json!({
+            "kinds": query.kinds,
+            "depth": query.depth,
+            "floor": query.floor,
+            "breakpoints": query.breakpoints,
+            "keep": query.keep,
+            "watch": watch,
+        });
+        let r = self.request(json!({"op": "run", "segments": segments, "query": q}))?;
+        serde_json::from_value(r)
+            .map_err(|e| DebuggerError::Failed(format!("bad scan result from the gdb agent: {e}")))
+    }
+
+    fn probe(&mut self, expr: &str) -> Result<Probe> {
+        let r = match self.request(json!({"op": "probe", "expr": expr})) {
+            Err(DebuggerError::Failed(e)) => return Err(DebuggerError::Refused(e)),
+            r => r?,
+        };
+        Ok(Probe {
+            value: r["value"].as_str().unwrap_or("").to_string(),
+            watch: Watch {
+                expr: expr.to_string(),
+                frame_depth: r["frame_depth"].as_u64().map(|d| d as u32),
+                context: json!({"base": r["base"], "calls": r["calls"]}).to_string(),
+                isolated: false,
+            },
+        })
+    }
+
+    fn holds(&mut self, expr: &str) -> Result<(bool, String)> {
+        let r = match self.request(json!({"op": "holds", "expr": expr})) {
+            Err(DebuggerError::Failed(e)) => return Err(DebuggerError::Refused(e)),
+            r => r?,
+        };
+        Ok((
+            r["holds"].as_bool().unwrap_or(false),
+            r["value"].as_str().unwrap_or("").to_string(),
+        ))
+    }
+
+    fn close(&mut self) {
+        kill_session(self.pid);
+    }
+}
+
+impl Drop for GdbSession {
+    fn drop(&mut self) {
+        kill_session(self.pid);
+    }
+}
+
+/// Kills gdb and every process of its terminal session: the program, gdb's checkpoint
+/// copies of it (they are in gdb's session whatever their process group), and reaps them.
+fn kill_session(sid: i32) {
+    for _ in 0..3 {
+        let mut any = false;
+        if let Ok(dir) = std::fs::read_dir("/proc") {
+            for e in dir.flatten() {
+                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                    continue;
+                };
+                // SAFETY: getsid only reads another process's session id.
+                if unsafe { libc::getsid(pid) } == sid {
+                    // SAFETY: sending a signal to a process of this session.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    any = true;
+                }
+            }
+        }
+        fred_ckpt::reap_children();
+        if !any {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -16,7 +16,7 @@ struct team {
     struct player *captain;
 };
 
-static struct team red = { "red" }, blue = { "blue" };
+static struct team red = { .colour = "red" }, blue = { .colour = "blue" };
 
 static void pick(struct team *t, const char *name, int score)
 {

@@ -19,10 +19,11 @@ static int total(const struct folder *f)
 {
     if (f->left == NULL)  /* bug: a folder with only a right subfolder counts as a leaf */
         return f->size;
-    int sum = f->size + total(f->left);
+    int left = total(f->left);
+    int right = 0;
     if (f->right != NULL)
-        sum += total(f->right);
-    return sum;
+        right = total(f->right);
+    return f->size + left + right;
 }
 
 int main(void)

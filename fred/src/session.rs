@@ -132,7 +132,26 @@ impl Session {
                 }
             }
         };
-        if pos.kind == StopKind::Stop {
+        if let Some(first) = self.dbg.new_checkpoints().into_iter().min_by_key(|c| c.time) {
+            // The debugger stopped at the program's start on the way and checkpointed
+            // there: the timeline starts with the program.
+            let start = Position {
+                time: first.time,
+                kind: StopKind::Stop,
+                location: first.location.clone(),
+                depth: Some(1),
+                event: first.event,
+            };
+            self.tl = Timeline::new(start, first.clone(), self.policy.max_checkpoints);
+            self.started = true;
+            if pos.time != first.time {
+                self.tl.record(line, first.time, pos.clone());
+                if pos.kind == StopKind::Stop {
+                    self.checkpoint_quietly();
+                }
+            }
+            self.last_checkpoint = std::time::Instant::now();
+        } else if pos.kind == StopKind::Stop {
             match self.dbg.checkpoint() {
                 Ok(first) => {
                     self.tl = Timeline::new(pos, first, self.policy.max_checkpoints);

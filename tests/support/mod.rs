@@ -14,6 +14,8 @@ use serde_json::Value;
 
 /// The binary under test.
 pub const FRED_PDB: &str = env!("CARGO_BIN_EXE_fred-pdb");
+/// The fred-gdb binary under test.
+pub const FRED_GDB: &str = env!("CARGO_BIN_EXE_fred-gdb");
 
 /// How long one batch session may take before the test gives up on it.
 const SESSION_LIMIT: Duration = Duration::from_secs(60);
@@ -47,6 +49,19 @@ impl TestDir {
     /// Writes `source` as `prog.py` and returns its path.
     pub fn program(&self, source: &str) -> PathBuf {
         self.write("prog.py", source)
+    }
+
+    /// Compiles C `source` as `prog` here (`gcc -g -O0`) and returns the program's path.
+    pub fn c_program(&self, source: &str) -> PathBuf {
+        let src = self.write("prog.c", source);
+        let out = Command::new("gcc")
+            .args(["-g", "-O0", "-o"])
+            .arg(self.path.join("prog"))
+            .arg(&src)
+            .output()
+            .expect("run gcc");
+        assert!(out.status.success(), "gcc failed: {}", String::from_utf8_lossy(&out.stderr));
+        src
     }
 
     /// The directory as a string (for process scans).
@@ -303,6 +318,7 @@ impl std::ops::Index<usize> for Run {
 /// A fred-pdb batch session to run: options, then [`Fred::run`].
 pub struct Fred<'a> {
     dir: &'a TestDir,
+    bin: &'static str,
     python: Option<PathBuf>,
     module: Option<String>,
     target: Option<PathBuf>,
@@ -316,6 +332,7 @@ impl<'a> Fred<'a> {
     pub fn new(dir: &'a TestDir) -> Self {
         Fred {
             dir,
+            bin: FRED_PDB,
             python: None,
             module: None,
             target: None,
@@ -323,6 +340,13 @@ impl<'a> Fred<'a> {
             options: Vec::new(),
             limit: None,
         }
+    }
+
+    /// A fred-gdb session on `dir/prog` instead (see [`TestDir::c_program`]).
+    pub fn gdb(mut self) -> Self {
+        self.bin = FRED_GDB;
+        self.target = Some(self.dir.path.join("prog"));
+        self
     }
 
     /// Extra fred-pdb options, before the script (e.g. `--checkpoint-interval 5`).
@@ -368,7 +392,7 @@ impl<'a> Fred<'a> {
         let mut text = commands.join("\n");
         text.push('\n');
         fs::write(&script, text).expect("write the command script");
-        let mut cmd = Command::new(FRED_PDB);
+        let mut cmd = Command::new(self.bin);
         cmd.current_dir(&self.dir.path)
             .arg("-x")
             .arg(&script)

@@ -315,6 +315,10 @@ class Agent:
 
 
 AGENT = Agent()
+# A fault stays pending in gdb across `restart`, and would be delivered to the next copy
+# run; not passing faults to the program keeps every replay clean. (The program stops at
+# a fault as under plain gdb; fred does not run it on past one.)
+gdb.execute("handle SIGSEGV SIGBUS SIGFPE SIGILL stop print nopass", to_string=True)
 
 from fred_gdb_ops import register  # noqa: E402  (the operations live beside this file)
 

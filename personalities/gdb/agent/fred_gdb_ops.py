@@ -100,6 +100,8 @@ class Run:
         self.error = None
         self.watch_prev = None
         self.watch_prev_event = None
+        self.inclusive = False  # a stop at stop_k is inside the stretch (not its end)
+        self.last_at_depth = {}
         self.pause_for_watch = bool(query and query.get("watch") and query["watch"].get("calls"))
 
     # the breakpoint side
@@ -115,6 +117,8 @@ class Run:
             return False
         agent.k += 1
         if self.stop_k is not None and agent.k >= self.stop_k:
+            if self.q is not None and self.inclusive:
+                self.on_event(pc)
             return True
         if self.q is not None:
             if self.pause_for_watch:
@@ -158,6 +162,8 @@ class Run:
                 "location": loc}
 
     def on_event(self, pc=None):
+        if pc is None:
+            pc = gdb.newest_frame().pc()
         q = self.q
         d = self.frames.depth()
         floor = q.get("floor")
@@ -232,10 +238,19 @@ class Run:
         here = self.here(pc)
         prev = self.watch_prev
         if prev is not None and value != prev:
-            found = dict(self.watch_prev_event, old=prev, new=value)
-            self.keep(found)
+            self.keep(dict(self.changer(here), old=prev, new=value))
         self.watch_prev = value
         self.watch_prev_event = here
+        self.last_at_depth[here["depth"]] = here
+
+    def changer(self, here):
+        """The stop whose statement made a change seen at `here`: the stop before, unless
+        that was in a function that has returned since, in which case the change is
+        taken to be the caller's statement that called it (`total += f(x)`)."""
+        before = self.watch_prev_event
+        if here is not None and before["depth"] > here["depth"]:
+            return self.last_at_depth.get(here["depth"], before)
+        return before
 
     def result(self):
         reached = None
@@ -247,7 +262,8 @@ class Run:
             value = self.watch_value()
             prev = self.watch_prev
             if value is not None and prev is not None and value != prev:
-                self.keep(dict(self.watch_prev_event, old=prev, new=value))
+                here = dict(self.watch_prev_event, depth=self.frames.depth())
+                self.keep(dict(self.changer(here), old=prev, new=value))
         return {"found": self.found, "broke": self.broke, "entry": self.entry,
                 "error": self.error, "reached": reached, "reached_event": reached_event}
 
@@ -359,8 +375,10 @@ class Ops:
         if agent.k < end.get("from_k", 0):
             r.stop_k = end["from_k"]
             r.counting = True
+            r.inclusive = True
             self.enable_clock(True)
             self.go(r, lambda: agent.k >= r.stop_k)
+            r.inclusive = False
         r.stop_k = None
         r.end = end
         r.counting = scanning
@@ -442,9 +460,53 @@ class Ops:
         return {"value": value, "frame_depth": depth, "base": base,
                 "calls": bool(CALLS.search(expr))}
 
+    def first_run(self, line, word):
+        """The program's first `run` or `start`: stop at main first and checkpoint there,
+        so that the recorded history starts with the program, then go on as asked."""
+        agent = self.agent
+        agent.busy = True
+        try:
+            try:
+                bp = gdb.Breakpoint("main", internal=True, temporary=True)
+                bp.silent = True
+            except (gdb.error, RuntimeError):
+                return None
+            rest = line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else ""
+            gdb.execute(("run " + rest).strip(), from_tty=True)
+            if bp.is_valid():
+                bp.delete()
+            frame = newest()
+            if frame is None or frame.name() != "main":
+                return {}
+            agent.started = True
+            agent.install()
+            agent.epoch, agent.k = 1, 0
+            agent.resumed = False
+            try:
+                start = dict(self.checkpoint({}), time=agent.time(), location=agent.location())
+            except gdb.GdbError as e:
+                gdb.write("fred: no time travel: %s\n" % e)
+                return {}
+        finally:
+            agent.busy = False
+        if word == "start":
+            gdb.execute("frame", from_tty=True)
+            return {"start": start}
+        gdb.execute("continue", to_string=False)
+        return {"start": start}
+
     def user(self, req):
         """A command the user typed, run as if typed at gdb's prompt; an error is shown as
         gdb shows it and also returned as one line."""
+        words = req["line"].split()
+        if words and words[0] in ("r", "run", "start") and not self.agent.started:
+            try:
+                done = self.first_run(req["line"], words[0])
+            except gdb.error as e:
+                done = {"error": str(e).strip().splitlines()[0]}
+                gdb.write(str(e).strip() + "\n", gdb.STDERR)
+            if done is not None:
+                return done
         try:
             gdb.execute(req["line"], from_tty=True)
         except gdb.error as e:

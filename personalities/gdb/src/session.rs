@@ -46,6 +46,8 @@ pub struct GdbSession {
     /// gdb's number for each checkpoint (it changes each time one is restored).
     numbers: HashMap<CheckpointId, u64>,
     next_id: CheckpointId,
+    /// Checkpoints taken by the agent on its own (at main, on the first run).
+    new: Vec<Checkpoint>,
     forward_stdin: bool,
     interrupt_fd: Option<RawFd>,
 }
@@ -104,6 +106,7 @@ impl GdbSession {
             recipes: vec![Value::Null],
             numbers: HashMap::new(),
             next_id: 1,
+            new: Vec::new(),
             forward_stdin: config.forward_stdin,
             interrupt_fd: config.interrupt_fd,
         };
@@ -217,6 +220,10 @@ impl GdbSession {
             .write(format!("fred-agent {req}\n").as_bytes())
             .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
         let a = self.wait(false, false, &mut fred_personality::Discard)?;
+        // FRED_TRACE=1 logs the exchanges with the agent to stderr, for work on fred.
+        if std::env::var_os("FRED_TRACE").is_some() {
+            eprintln!("[fred] {req}\n[fred] -> {}", a.reply);
+        }
         self.pos = a.pos;
         if a.reply.get("interrupted").is_some() {
             return Err(DebuggerError::Interrupted);
@@ -298,6 +305,19 @@ impl Debugger for GdbSession {
         if let Some(e) = a.reply.get("error").and_then(Value::as_str) {
             out.debugger_error(e);
         }
+        if let Some(start) = a.reply.get("start") {
+            // The first run stopped at main and checkpointed there before going on.
+            let id = self.next_id;
+            self.next_id += 1;
+            self.numbers.insert(id, start["gdb"].as_u64().unwrap_or(0));
+            self.new.push(Checkpoint {
+                id,
+                time: start["time"].as_u64().unwrap_or(0),
+                at_stop: true,
+                location: serde_json::from_value(start["location"].clone()).ok(),
+                event: Some(EventKind::Line),
+            });
+        }
         self.pos = a.pos;
         Ok(self.pos.clone())
     }
@@ -320,7 +340,7 @@ impl Debugger for GdbSession {
     }
 
     fn new_checkpoints(&mut self) -> Vec<Checkpoint> {
-        Vec::new()
+        std::mem::take(&mut self.new)
     }
 
     fn lost_checkpoints(&mut self) -> Vec<CheckpointId> {

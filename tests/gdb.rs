@@ -1,0 +1,329 @@
+//! Integration tests of `fred-gdb`: the real binary on real gdb, on C programs compiled with
+//! `gcc -g -O0`, driven in batch JSON mode (`-x FILE --json`).
+
+mod support;
+
+use std::time::Duration;
+
+use support::{cmds, times, wait_until_gone, Fred, Pos, TestDir};
+
+/// Calls, a loop, recursion, a struct overwritten by strcpy, and a crash it causes.
+const CRASH: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct rec { char name[8]; int id; };
+
+int square(int x) {
+    int y = x * x;
+    return y;
+}
+
+int fact(int n) {
+    if (n <= 1)
+        return 1;
+    return n * fact(n - 1);
+}
+
+int total = 0;
+
+int main(void) {
+    struct rec r;
+    r.id = 7;
+    for (int i = 0; i < 5; i++) {
+        total += square(i);
+    }
+    int f = fact(4);
+    strcpy(r.name, "overflowing");
+    printf("total=%d f=%d id=%d\n", total, f, r.id);
+    int *p = NULL;
+    if (r.id != 7)
+        *p = r.id;
+    return 0;
+}
+"#;
+
+/// A program that ends normally.
+const CLEAN: &str = r#"#include <stdio.h>
+
+int counter = 0;
+
+void bump(int k) {
+    counter += k;
+}
+
+int main(void) {
+    for (int i = 1; i <= 4; i++)
+        bump(i);
+    printf("counter=%d\n", counter);
+    return 0;
+}
+"#;
+
+fn positions(run: &support::Run, from: usize, n: usize) -> Vec<Pos> {
+    (from..from + n).map(|i| run[i].pos()).collect()
+}
+
+#[test]
+fn reverse_step_retraces_steps_through_calls_loops_and_recursion() {
+    let dir = TestDir::new("gdb-rs-round-trip");
+    let src = dir.c_program(CRASH);
+    let steps = 30;
+    let commands = cmds(&[
+        &["break 23", "run"],
+        &times("step", steps),
+        &times("reverse-step", steps),
+    ]);
+    let run = Fred::new(&dir).gdb().run(&commands);
+    run[1].assert_at(&src, 23, "main");
+    let forward: Vec<Pos> = positions(&run, 1, steps);
+    let mut back: Vec<Pos> = positions(&run, 2 + steps, steps);
+    back.reverse();
+    assert_eq!(forward, back, "reverse-step must retrace the steps exactly");
+    assert!(
+        forward.iter().any(|p| p.to_string().contains("fact")),
+        "the walk should enter the recursion: {forward:#?}"
+    );
+}
+
+#[test]
+fn reverse_next_goes_over_calls_and_out_of_a_function_at_its_first_line() {
+    let dir = TestDir::new("gdb-rn");
+    let src = dir.c_program(CRASH);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 26",
+        "run",
+        "reverse-next",
+        "p i",
+        "reverse-next",
+        "break square",
+        "continue",
+        "reverse-next",
+    ]);
+    run[1].assert_at(&src, 26, "main");
+    run[2].assert_at(&src, 23, "main");
+    run[3].assert_value("$1 = 4");
+    run[4].assert_at(&src, 24, "main");
+    run[6].assert_at(&src, 8, "square");
+    // At a function's first line, reverse-next goes to the caller's line that called it.
+    run[7].assert_at(&src, 24, "main");
+}
+
+#[test]
+fn reverse_finish_leaves_each_recursion_frame_for_its_callers_line() {
+    let dir = TestDir::new("gdb-rf");
+    let src = dir.c_program(CRASH);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break fact if n == 1",
+        "run",
+        "reverse-finish",
+        "p n",
+        "reverse-finish",
+        "p n",
+        "reverse-finish",
+        "reverse-finish",
+        "reverse-finish",
+    ]);
+    run[1].assert_at(&src, 13, "fact");
+    run[2].assert_at(&src, 15, "fact");
+    run[3].assert_value("$1 = 2");
+    run[4].assert_at(&src, 15, "fact");
+    run[5].assert_value("$2 = 3");
+    run[7].assert_at(&src, 26, "main");
+    run[8].assert_error("outermost");
+}
+
+#[test]
+fn reverse_continue_stops_at_earlier_breakpoint_hits_with_conditions() {
+    let dir = TestDir::new("gdb-rc");
+    let src = dir.c_program(CRASH);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 24",
+        "run",
+        "continue",
+        "continue",
+        "continue",
+        "p i",
+        "reverse-continue",
+        "p i",
+        "condition 1 i == 0",
+        "reverse-continue",
+        "p i",
+        "reverse-continue",
+    ]);
+    run[4].assert_at(&src, 24, "main");
+    run[5].assert_value("$1 = 3");
+    run[6].assert_at(&src, 24, "main");
+    run[7].assert_value("$2 = 2");
+    run[9].assert_at(&src, 24, "main");
+    run[10].assert_value("$3 = 0");
+    run[11].assert_ok();
+    assert!(
+        run[11].output.contains("start"),
+        "no earlier hit: to the start, saying so: {:?}",
+        run[11]
+    );
+}
+
+#[test]
+fn from_a_crash_reverse_watch_finds_the_libc_call_that_corrupted_the_struct() {
+    let dir = TestDir::new("gdb-crash");
+    let src = dir.c_program(CRASH);
+    let run = Fred::new(&dir).gdb().run(&[
+        "run",
+        "p r.id",
+        "reverse-watch r.id",
+        "p r.id",
+        "step",
+        "p r.id",
+        "reverse-step",
+    ]);
+    assert!(run[0].output.contains("SIGSEGV"), "{:?}", run[0]);
+    assert_eq!(run[0].state, "postmortem");
+    assert_eq!(run[0].line(), 31);
+    run[2].assert_at(&src, 27, "main");
+    assert_eq!(run[2].raw["old"], "7", "{:?}", run[2]);
+    run[3].assert_value("$2 = 7");
+    run[4].assert_at(&src, 28, "main");
+    assert_ne!(run[5].output.trim(), "$3 = 7");
+    run[6].assert_at(&src, 27, "main");
+}
+
+#[test]
+fn reverse_watch_finds_the_last_of_many_changes_and_expressions_with_calls() {
+    let dir = TestDir::new("gdb-rw");
+    let src = dir.c_program(CRASH);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 26",
+        "run",
+        "reverse-watch total",
+        "p i",
+        "reverse-watch total",
+        "p i",
+        "reverse-watch square(total) > 100",
+        "p total",
+        "reverse-watch nosuchname",
+    ]);
+    run[2].assert_at(&src, 24, "main");
+    run[3].assert_value("$1 = 4");
+    assert_eq!(run[2].raw["old"], "14");
+    assert_eq!(run[2].raw["new"], "30");
+    run[4].assert_at(&src, 24, "main");
+    run[5].assert_value("$2 = 3");
+    // square(total) > 100 first holds once total reaches 14 (i == 3 adds 9 to 5).
+    run[6].assert_at(&src, 24, "main");
+    run[7].assert_value("$3 = 5");
+    run[8].assert_error("nosuchname");
+}
+
+#[test]
+fn reverse_commands_work_after_the_program_exits_normally() {
+    let dir = TestDir::new("gdb-exit");
+    let src = dir.c_program(CLEAN);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break main",
+        "run",
+        "continue",
+        "next",
+        "reverse-step",
+        "reverse-watch counter",
+        "p k",
+        "reverse-finish",
+    ]);
+    assert!(run[2].output.contains("exited normally"), "{:?}", run[2]);
+    assert_eq!(run[2].state, "finished");
+    run[3].assert_error("ended");
+    run[4].assert_at(&src, 14, "main");
+    run[5].assert_at(&src, 6, "bump");
+    run[6].assert_value("$1 = 4");
+    run[7].assert_at(&src, 11, "main");
+}
+
+#[test]
+fn errors_are_one_line_and_leave_the_session_usable() {
+    let dir = TestDir::new("gdb-errors");
+    let src = dir.c_program(CLEAN);
+    let run = Fred::new(&dir).gdb().run(&[
+        "reverse-step",
+        "frobnicate",
+        "break 11",
+        "run",
+        "reverse-step",
+        "p nosuch",
+        "checkpoint",
+        "fred-restart 99",
+        "next",
+        "reverse-next",
+    ]);
+    run[0].assert_error("not being run");
+    run[1].assert_error("undefined command");
+    run[3].assert_at(&src, 11, "main");
+    run[4].assert_error("start");
+    run[5].assert_error("nosuch");
+    run[6].assert_error("fred-checkpoint");
+    run[7].assert_error("no checkpoint 99");
+    run[9].assert_at(&src, 11, "main");
+}
+
+#[test]
+fn no_gdb_or_program_copy_survives_quit_or_kill_9() {
+    let dir = TestDir::new("gdb-hygiene");
+    dir.c_program(CLEAN);
+    let run = Fred::new(&dir)
+        .gdb()
+        .run(&["break bump", "run", "continue", "reverse-step", "quit"]);
+    run[3].assert_ok();
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(2));
+    assert!(left.is_empty(), "left after quit: {left:#?}");
+
+    let mut child = Fred::new(&dir)
+        .gdb()
+        .spawn(&["break bump", "run", "continue", "fred-checkpoint", "shell sleep 30"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = support::processes_mentioning(dir.as_str());
+    child.kill().expect("kill -9 fred-gdb");
+    let _ = child.wait();
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(2));
+    support::kill_all(&left);
+    assert!(
+        left.is_empty(),
+        "after kill -9 of fred-gdb, left: {left:#?}\n(before: {before:#?})"
+    );
+}
+
+#[test]
+fn a_multi_threaded_program_runs_as_under_plain_gdb() {
+    let dir = TestDir::new("gdb-threads");
+    let src = dir.c_program(
+        r#"#include <pthread.h>
+#include <stdio.h>
+
+int shared = 0;
+
+void *work(void *arg) {
+    shared += 1;
+    return arg;
+}
+
+int main(void) {
+    pthread_t t;
+    pthread_create(&t, NULL, work, NULL);
+    pthread_join(t, NULL);
+    printf("shared=%d\n", shared);
+    return 0;
+}
+"#,
+    );
+    let _ = std::process::Command::new("gcc")
+        .args(["-g", "-O0", "-pthread", "-o"])
+        .arg(dir.path.join("prog"))
+        .arg(&src)
+        .status();
+    let run = Fred::new(&dir)
+        .gdb()
+        .run(&["break 15", "run", "fred-checkpoint", "p shared", "next"]);
+    run[1].assert_at(&src, 15, "main");
+    run[2].assert_error("multi-threaded");
+    run[3].assert_value("$1 = 1");
+    run[4].assert_at(&src, 16, "main");
+}

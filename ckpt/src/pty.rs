@@ -56,11 +56,13 @@ impl Pty {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        // SAFETY: only async-signal-safe calls (setsid, ioctl) run between fork and exec.
+        // SAFETY: only async-signal-safe calls (setsid, ioctl, prctl) run between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
                 tiocsctty(0, 0).map_err(std::io::Error::from)?;
+                // Whatever runs on the pty must not outlive fred, even a kill -9 of it.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
         }

@@ -132,7 +132,12 @@ impl Session {
                 }
             }
         };
-        if let Some(first) = self.dbg.new_checkpoints().into_iter().min_by_key(|c| c.time) {
+        if let Some(first) = self
+            .dbg
+            .new_checkpoints()
+            .into_iter()
+            .min_by_key(|c| c.time)
+        {
             // The debugger stopped at the program's start on the way and checkpointed
             // there: the timeline starts with the program.
             let start = Position {

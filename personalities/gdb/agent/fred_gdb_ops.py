@@ -173,8 +173,9 @@ class Run:
             self.entry = None
             self.want_entry = True
             self.watch_prev = None
-            return
-        if self.want_entry:
+            if q.get("watch"):
+                return  # the watched frame is not live here
+        elif self.want_entry:
             self.want_entry = False
             self.entry = self.here(pc)
         if q.get("watch"):
@@ -489,8 +490,13 @@ class Ops:
                 return {}
         finally:
             agent.busy = False
-        if word == "start":
-            gdb.execute("frame", from_tty=True)
+        pc = newest().pc()
+        user_bp_here = any(
+            b.enabled and any(loc.address == pc for loc in (b.locations or []))
+            for b in gdb.breakpoints() if b.number > 0)
+        if word == "start" or user_bp_here:
+            if not user_bp_here:
+                gdb.execute("frame", from_tty=True)
             return {"start": start}
         gdb.execute("continue", to_string=False)
         return {"start": start}

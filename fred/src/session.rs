@@ -190,9 +190,6 @@ impl Session {
             Ok(c) => c,
             Err(e) => return Reply::error(e.0),
         };
-        if !self.started && !matches!(cmd, Command::Expect(_)) {
-            return self.unstarted(line, cmd, out);
-        }
         if let Command::Expect(e) = cmd {
             return self.expect(&e);
         }
@@ -200,7 +197,11 @@ impl Session {
             out,
             text: String::new(),
         };
-        let reply = self.dispatch(line, cmd, &mut tee);
+        let reply = if self.started {
+            self.dispatch(line, cmd, &mut tee)
+        } else {
+            self.unstarted(line, cmd, &mut tee)
+        };
         self.last_output = tee.text;
         reply
     }

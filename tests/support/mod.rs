@@ -60,7 +60,11 @@ impl TestDir {
             .arg(&src)
             .output()
             .expect("run gcc");
-        assert!(out.status.success(), "gcc failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "gcc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         src
     }
 

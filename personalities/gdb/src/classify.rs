@@ -65,6 +65,12 @@ pub fn refused(line: &str) -> Option<&'static str> {
             "not under fred: it would end the recorded session; go back with a reverse command, or quit",
         ),
         "record" | "rec" => Some("fred's reverse commands replace gdb's record"),
+        "commands" | "define" | "document" | "while" | "if" => {
+            Some("multi-line command lists are not available under fred yet")
+        }
+        "python" | "py" | "pi" | "python-interactive" if second.is_empty() => {
+            Some("use the one-line form, python CODE")
+        }
         _ => None,
     }
 }

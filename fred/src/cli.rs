@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{Args, Parser};
 use fred_gdb::{GdbConfig, GdbSession};
 use fred_pdb::{PdbConfig, PdbSession};
 
@@ -14,15 +14,9 @@ use crate::output::{Stderr, Terminal};
 use crate::session::{Policy, Session};
 use crate::{batch, repl};
 
-/// `fred-pdb`: the real pdb, plus time travel.
-#[derive(Debug, Parser)]
-#[command(
-    name = "fred-pdb",
-    version,
-    about = "pdb with time travel: reverse-step, reverse-next, reverse-finish, reverse-continue",
-    after_help = "Inside the session, fred-help lists fred's commands; everything else is pdb's."
-)]
-pub struct PdbArgs {
+/// The options of a scripted session, the same for both binaries.
+#[derive(Debug, Args)]
+pub struct Batch {
     /// Run the commands in FILE (one per line, # comments) instead of a prompt.
     #[arg(short = 'x', long = "batch", value_name = "FILE")]
     pub batch: Option<PathBuf>,
@@ -33,6 +27,56 @@ pub struct PdbArgs {
     /// still 1).
     #[arg(long, requires = "batch")]
     pub keep_going: bool,
+}
+
+impl Batch {
+    /// The script's text, if there is one.
+    fn script(&self) -> anyhow::Result<Option<String>> {
+        self.batch
+            .as_ref()
+            .map(|f| {
+                std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))
+            })
+            .transpose()
+    }
+}
+
+/// A binary's exit status from what it came to; an error is one line on stderr.
+fn exit_status(name: &str, result: anyhow::Result<i32>) -> i32 {
+    result.unwrap_or_else(|e| {
+        eprintln!("{name}: {e:#}");
+        2
+    })
+}
+
+/// Fails with one line unless `path` is an existing file.
+fn must_be_file(path: &str) -> anyhow::Result<()> {
+    let p = std::path::Path::new(path);
+    if !p.is_file() {
+        bail!(
+            "{path}: {}",
+            if p.exists() {
+                "not a file"
+            } else {
+                "no such file"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// `fred-pdb`: the real pdb, plus time travel.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fred-pdb",
+    version,
+    about = "pdb with time travel: reverse-step, reverse-next, reverse-finish, reverse-continue",
+    after_help = "Inside the session, fred-help lists fred's commands; everything else is pdb's."
+)]
+pub struct PdbArgs {
+    /// Scripted runs (`-x`, `--json`, `--keep-going`).
+    #[command(flatten)]
+    pub batch: Batch,
     /// The Python interpreter to debug with.
     #[arg(long, value_name = "PATH", default_value = "python3")]
     pub python: OsString,
@@ -60,14 +104,7 @@ pub struct PdbArgs {
 
 /// Runs `fred-pdb` and returns its exit status.
 pub fn main_pdb() -> i32 {
-    let args = PdbArgs::parse();
-    match run_pdb(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("fred-pdb: {e:#}");
-            2
-        }
-    }
+    exit_status("fred-pdb", run_pdb(PdbArgs::parse()))
 }
 
 fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
@@ -76,20 +113,10 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         (None, Some((script, rest))) => (false, script.clone(), rest.to_vec()),
         (None, None) => bail!("no script given; usage: fred-pdb [OPTIONS] script.py [ARGS]"),
     };
-    if !module && !std::path::Path::new(&target).is_file() {
-        let what = if std::path::Path::new(&target).exists() {
-            "not a file"
-        } else {
-            "no such file"
-        };
-        bail!("{target}: {what}");
+    if !module {
+        must_be_file(&target)?;
     }
-    let script = match &args.batch {
-        Some(f) => Some(
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
-        ),
-        None => None,
-    };
+    let script = args.batch.script()?;
     let edge = Edge::new(script.is_none())?;
     let config = PdbConfig {
         python: args.python.clone(),
@@ -100,7 +127,7 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         interrupt_fd: Some(edge.interrupt_fd()),
         auto_checkpoint_ms: args.checkpoint_interval,
     };
-    let dbg = if args.json {
+    let dbg = if args.batch.json {
         PdbSession::start(&config, &mut Stderr)
     } else {
         PdbSession::start(&config, &mut Terminal)
@@ -115,8 +142,8 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         Box::new(dbg),
         policy,
         script,
-        args.json,
-        args.keep_going,
+        args.batch.json,
+        args.batch.keep_going,
         "fred-pdb",
     )
 }
@@ -182,16 +209,9 @@ impl Edge {
     after_help = "Inside the session, fred-help lists fred's commands; everything else is gdb's."
 )]
 pub struct GdbArgs {
-    /// Run the commands in FILE (one per line, # comments) instead of a prompt.
-    #[arg(short = 'x', long = "batch", value_name = "FILE")]
-    pub batch: Option<PathBuf>,
-    /// With -x: print one JSON object per command on stdout.
-    #[arg(long, requires = "batch")]
-    pub json: bool,
-    /// With -x: run the rest of the script after a failed fred-expect (the exit status is
-    /// still 1).
-    #[arg(long, requires = "batch")]
-    pub keep_going: bool,
+    /// Scripted runs (`-x`, `--json`, `--keep-going`).
+    #[command(flatten)]
+    pub batch: Batch,
     /// The gdb to drive.
     #[arg(long, value_name = "PATH", default_value = "gdb")]
     pub gdb: OsString,
@@ -209,37 +229,15 @@ pub struct GdbArgs {
 
 /// Runs `fred-gdb` and returns its exit status.
 pub fn main_gdb() -> i32 {
-    let args = GdbArgs::parse();
-    match run_gdb(args) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("fred-gdb: {e:#}");
-            2
-        }
-    }
+    exit_status("fred-gdb", run_gdb(GdbArgs::parse()))
 }
 
 fn run_gdb(args: GdbArgs) -> anyhow::Result<i32> {
     let Some((program, prog_args)) = args.program.split_first() else {
         bail!("no program given; usage: fred-gdb [OPTIONS] program [ARGS]");
     };
-    let path = std::path::Path::new(program);
-    if !path.is_file() {
-        bail!(
-            "{program}: {}",
-            if path.exists() {
-                "not a file"
-            } else {
-                "no such file"
-            }
-        );
-    }
-    let script = match &args.batch {
-        Some(f) => Some(
-            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
-        ),
-        None => None,
-    };
+    must_be_file(program)?;
+    let script = args.batch.script()?;
     let edge = Edge::new(script.is_none())?;
     let config = GdbConfig {
         gdb: args.gdb.clone(),
@@ -249,7 +247,7 @@ fn run_gdb(args: GdbArgs) -> anyhow::Result<i32> {
         interrupt_fd: Some(edge.interrupt_fd()),
         style: script.is_none() && std::io::stdout().is_terminal(),
     };
-    let dbg = if args.json {
+    let dbg = if args.batch.json {
         GdbSession::start(&config, &mut Stderr)
     } else {
         GdbSession::start(&config, &mut Terminal)
@@ -264,8 +262,8 @@ fn run_gdb(args: GdbArgs) -> anyhow::Result<i32> {
         Box::new(dbg),
         policy,
         script,
-        args.json,
-        args.keep_going,
+        args.batch.json,
+        args.batch.keep_going,
         "fred-gdb",
     )
 }

@@ -1,5 +1,3 @@
-/* fred-gdb's demo: a loop, recursion, and a strcpy that overruns a struct and
-   crashes the program later. Try: run, then reverse-watch r.id */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

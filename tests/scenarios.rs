@@ -17,6 +17,18 @@ fn scenarios() -> Vec<PathBuf> {
     dirs
 }
 
+/// A scenario's session ran to its end with every command and expectation passing.
+fn assert_found(dir: &std::path::Path, out: &std::process::Output) {
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !text.contains("*** "),
+        "scenario {} failed ({}):\n{text}\n{}",
+        dir.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn every_python_scenario_finds_its_bug() {
     let mut ran = 0;
@@ -30,14 +42,7 @@ fn every_python_scenario_finds_its_bug() {
             .stdin(Stdio::null())
             .output()
             .expect("run fred-pdb");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && !text.contains("*** "),
-            "scenario {} failed ({}):\n{text}\n{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_found(&dir, &out);
         ran += 1;
     }
     assert!(ran >= 6, "only {ran} Python scenarios found");
@@ -74,14 +79,7 @@ fn every_c_scenario_finds_its_bug() {
             .output()
             .expect("run fred-gdb");
         let _ = std::fs::remove_dir_all(&build);
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && !text.contains("*** "),
-            "scenario {} failed ({}):\n{text}\n{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_found(&dir, &out);
         ran += 1;
     }
     assert!(ran >= 6, "only {ran} C scenarios found");

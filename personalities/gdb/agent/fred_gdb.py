@@ -14,7 +14,6 @@ and replayed at native speed.
 """
 
 import json
-import re
 
 import gdb
 
@@ -113,15 +112,14 @@ class Program:
 class Hit(gdb.Breakpoint):
     """An internal breakpoint that hands its hits to the agent."""
 
-    def __init__(self, agent, pc, role):
+    def __init__(self, agent, pc):
         super().__init__("*%d" % pc, internal=True)
         self.agent = agent
         self.pc = pc
-        self.role = role
         self.enabled = False
 
     def stop(self):
-        return self.agent.on_hit(self.pc, self.role)
+        return self.agent.on_hit(self.pc)
 
 
 class Agent:
@@ -142,6 +140,7 @@ class Agent:
         self.exit_bp = None
         self.live_ck = None  # gdb's number of the live fork, as fred last saw it
         self.mode = None
+        self.evaluating = False  # fred is evaluating an expression: hits are not events
         gdb.events.cont.connect(self._on_cont)
         gdb.events.stop.connect(self._on_stop)
         gdb.events.exited.connect(self._on_exited)
@@ -247,7 +246,7 @@ class Agent:
         try:
             self.program = Program()
             for pc in list(self.program.lines) + list(self.program.entries):
-                self.clock_bps[pc] = Hit(self, pc, "clock")
+                self.clock_bps[pc] = Hit(self, pc)
         finally:
             self.busy = False
 
@@ -305,13 +304,11 @@ class Agent:
 
     # ---- breakpoint hits during replays and scans -------------------------------------
 
-    def on_hit(self, pc, role):
+    def on_hit(self, pc):
         mode = self.mode
         if mode is None or self.evaluating:
             return False
-        return mode.hit(pc, role)
-
-    evaluating = False
+        return mode.hit(pc)
 
 
 AGENT = Agent()

@@ -105,7 +105,7 @@ class Run:
         self.pause_for_watch = bool(query and query.get("watch") and query["watch"].get("calls"))
 
     # the breakpoint side
-    def hit(self, pc, _role):
+    def hit(self, pc):
         agent = self.agent
         if self.end is not None and self.end.get("end") == "hit" and pc == self.end["pc"]:
             if self.end_reached():
@@ -354,7 +354,7 @@ class Ops:
         agent = self.agent
         bp = agent.clock_bps.get(pc) or agent.end_bps.get(pc)
         if bp is None:
-            bp = fred_gdb.Hit(agent, pc, "end")
+            bp = fred_gdb.Hit(agent, pc)
             agent.end_bps[pc] = bp
         return bp
 
@@ -385,25 +385,21 @@ class Ops:
         r.counting = scanning
         self.enable_clock(scanning)
         kind = end.get("end")
-        extra = None
         if kind == "hit":
-            extra = self.end_bp(end["pc"])
-            extra.enabled = True
+            bp = self.end_bp(end["pc"])
+            bp.enabled = True
             self.go(r, lambda: r.reached_end)
-            if not scanning and extra.pc not in agent.clock_bps:
-                extra.enabled = False
+            if bp.pc not in agent.clock_bps:
+                bp.enabled = False  # (clock breakpoints follow enable_clock)
         elif kind == "signal":
             self.go(r, lambda: self.last_signal == end["signal"])
             agent.crashed = end["signal"]
         elif kind == "exit":
-            agent.exit_bp.enabled = True
             self.go(r, lambda: self.at_exit())
             agent.finished = int(gdb.parse_and_eval("$rdi")) & 0xFF
         else:
             raise gdb.GdbError("this stretch cannot be replayed (it ended by an interrupt "
                                "or a watchpoint)")
-        if extra is not None and not scanning:
-            extra.enabled = extra.pc in agent.clock_bps and False
         agent.epoch += 1
         agent.k = 0
 

@@ -214,11 +214,16 @@ impl GdbSession {
                 .unwrap_or(false)
     }
 
-    /// Sends a request to the agent and waits for its reply (gdb's text is not shown).
-    fn request(&mut self, req: Value) -> Result<Value> {
+    /// Types `fred-agent REQ` at gdb's prompt.
+    fn send(&mut self, req: &Value) -> Result<()> {
         self.pty
             .write(format!("fred-agent {req}\n").as_bytes())
-            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
+            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))
+    }
+
+    /// Sends a request to the agent and waits for its reply (gdb's text is not shown).
+    fn request(&mut self, req: Value) -> Result<Value> {
+        self.send(&req)?;
         let a = self.wait(false, false, &mut fred_personality::Discard)?;
         // FRED_TRACE=1 logs the exchanges with the agent to stderr, for work on fred.
         if std::env::var_os("FRED_TRACE").is_some() {
@@ -298,9 +303,7 @@ impl Debugger for GdbSession {
             return Err(DebuggerError::Refused(format!("{}: {why}.", line.trim())));
         }
         let req = json!({"op": "user", "line": line});
-        self.pty
-            .write(format!("fred-agent {req}\n").as_bytes())
-            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
+        self.send(&req)?;
         let a = self.wait(true, true, out)?;
         if let Some(e) = a.reply.get("error").and_then(Value::as_str) {
             out.debugger_error(e);
@@ -358,9 +361,7 @@ impl Debugger for GdbSession {
         self.restore(from)?;
         self.request(json!({"op": "run", "segments": segments}))?;
         let req = json!({"op": "user", "line": "frame"});
-        self.pty
-            .write(format!("fred-agent {req}\n").as_bytes())
-            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
+        self.send(&req)?;
         let a = self.wait(true, false, out)?;
         self.pos = a.pos;
         Ok(self.pos.clone())

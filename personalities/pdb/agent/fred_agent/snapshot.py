@@ -115,5 +115,6 @@ class SnapshotMixin:
         self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid(),
                                              "nonce": req.get("nonce")})
         self.ran = True
+        self.sync_id = max(self.sync_id, req.get("sync_from") or 0)
         self.last_snapshot_wall = monotonic()
         return req

@@ -141,7 +141,9 @@ impl PdbSession {
         show: &mut bool,
         replay: bool,
     ) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(2);
+        // The marker is on the pty before the message that names it is sent, so it comes;
+        // the bound only guards against a process that died in between.
+        let deadline = Instant::now() + Duration::from_secs(10);
         let mut later = Vec::new();
         while self.sync.last < n && Instant::now() < deadline {
             for ev in self
@@ -295,7 +297,10 @@ impl PdbSession {
         self.sup
             .resume(
                 from.id,
-                json!({"settings": settings, "then": then, "input": input, "values": values}),
+                // The copy numbers its sync markers above every marker seen so far, so
+                // a replay's end is never mistaken for an older marker.
+                json!({"settings": settings, "then": then, "input": input, "values": values,
+                       "sync_from": self.sync.last}),
             )
             .map_err(|e| match e {
                 fred_ckpt::CkptError::NoSnapshot(id) => DebuggerError::CheckpointLost(id),

@@ -192,6 +192,53 @@ fn reverse_watch_finds_the_last_of_many_changes_and_expressions_with_calls() {
     run[4].assert_value("$2 = 5");
 }
 
+/// Changes a scan can only see by looking: one made by the kernel (`read` into a global),
+/// and the links of a list six pointers deep (more than the debug registers can watch).
+const WRITES: &str = r#"#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct node { long value; struct node *next; };
+struct node *head;
+char buf[8];
+long after;
+
+int main(int argc, char **argv) {
+    for (long i = 0; i < 8; i++) {
+        struct node *n = malloc(sizeof *n);
+        n->value = i;
+        n->next = head;
+        head = n;
+    }
+    int fd = open(argv[0], O_RDONLY);
+    read(fd, buf, 4);
+    after = 1;
+    head->next->next->next->next->next->value = 42;
+    after = 2;
+    return 0;
+}
+"#;
+
+#[test]
+fn reverse_watch_sees_kernel_writes_and_chains_too_long_for_the_debug_registers() {
+    let dir = TestDir::new("gdb-rw-writes");
+    let src = dir.c_program(WRITES);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 22",
+        "run",
+        "reverse-watch head->next->next->next->next->next->value",
+        "reverse-watch buf[1]",
+        "reverse-watch head->next->next->value",
+        "p i",
+    ]);
+    run[2].assert_at(&src, 20, "main");
+    assert_eq!(run[2].raw["new"], "42");
+    run[3].assert_at(&src, 18, "main");
+    assert_eq!(run[3].raw["new"], "69 'E'", "{:?}", run[3]);
+    run[4].assert_at(&src, 15, "main");
+    run[5].assert_value("$1 = 7");
+}
+
 #[test]
 fn reverse_commands_work_after_the_program_exits_normally() {
     let dir = TestDir::new("gdb-exit");

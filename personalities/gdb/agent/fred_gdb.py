@@ -13,6 +13,7 @@ scans, never while the user runs the program: a user command's end is remembered
 and replayed at native speed.
 """
 
+import bisect
 import json
 
 import gdb
@@ -49,6 +50,9 @@ class Program:
         self.lines = {}  # pc -> line, for line events
         self.entries = set()  # functions' first pcs (before their prologue)
         self.files = {}  # pc -> source path
+        self.functions = {}  # pc -> name of the function it is in
+        self.bounds = []  # every line-table pc, sorted: where each line's code ends
+        self.calls = {}  # pc -> whether its line calls code outside the program
         self.sources = set()
         objfile = gdb.current_progspace().filename
         text = gdb.execute("info sources", to_string=True)
@@ -76,9 +80,12 @@ class Program:
                 seen.add(st.fullname())
                 self.sources.add(st.fullname())
                 self._add(st)
+        self.bounds.sort()
 
     def _add(self, st):
-        entries = sorted((e.pc, e.line) for e in st.linetable() if e.line > 0)
+        table = list(st.linetable())
+        self.bounds.extend(e.pc for e in table)
+        entries = sorted((e.pc, e.line) for e in table if e.line > 0)
         for pc, line in entries:
             block = gdb.block_for_pc(pc)
             fn = block.function if block else None
@@ -94,6 +101,37 @@ class Program:
             if pc not in self.lines:
                 self.lines[pc] = line
                 self.files[pc] = st.fullname()
+                self.functions[pc] = fn.print_name
+
+    def calls_out(self, pc):
+        """Whether the line starting at `pc` calls code outside the program (a library, so
+        perhaps the kernel), which can change memory without a watchpoint noticing."""
+        known = self.calls.get(pc)
+        if known is None:
+            known = self.calls[pc] = self._calls_out(pc)
+        return known
+
+    def _calls_out(self, pc):
+        if pc not in self.lines:
+            return True
+        i = bisect.bisect_right(self.bounds, pc)
+        if i >= len(self.bounds):
+            return True
+        arch = gdb.selected_inferior().architecture()
+        for insn in arch.disassemble(pc, self.bounds[i] - 1):
+            words = insn["asm"].split()
+            if not words:
+                continue
+            if words[0] in ("syscall", "int", "sysenter"):
+                return True
+            if words[0].startswith("call"):
+                try:
+                    target = int(words[1], 16)
+                except (IndexError, ValueError):
+                    return True  # an indirect call
+                if target not in self.entries:
+                    return True
+        return False
 
     def depth(self, frame):
         """Frames of the program's own code from `frame` outwards (1 = main)."""

@@ -8,6 +8,7 @@ the user ran natively runs natively again; in a scan every event is looked at.
 
 import json
 import re
+import time
 
 import gdb
 
@@ -18,6 +19,11 @@ CALLS = re.compile(r"[A-Za-z_]\w*\s*\(")
 IDENT = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
 KEYWORDS = {"sizeof", "int", "char", "long", "short", "unsigned", "signed", "float",
             "double", "struct", "union", "enum", "const", "void"}
+
+
+# Seconds of replaying or scanning between the checkpoints a run leaves on its way: a
+# checkpoint costs about 25 ms, so this keeps their cost near 5% of the run.
+CHECKPOINT_EVERY = 0.5
 
 
 class Interrupted(Exception):
@@ -38,6 +44,30 @@ def checkpoint_numbers():
             if m.group(1):
                 live = int(m.group(2))
     return nums, live
+
+
+class WatchFlag(gdb.Breakpoint):
+    """A hardware watchpoint on a watched expression that only notes that it fired, so a
+    scan evaluates the expression after a write instead of at every line."""
+
+    def __init__(self, run, expr):
+        super().__init__(expr, gdb.BP_WATCHPOINT, internal=True)
+        self.run = run
+
+    def stop(self):
+        self.run.written()
+        return False
+
+    @staticmethod
+    def make(run, expr):
+        try:
+            flag = WatchFlag(run, expr)
+        except (gdb.error, RuntimeError):
+            return None
+        if flag.type != gdb.BP_HARDWARE_WATCHPOINT:
+            flag.delete()  # software watchpoints single-step: far slower than evaluating
+            return None
+        return flag
 
 
 class Frames:
@@ -103,6 +133,41 @@ class Run:
         self.inclusive = False  # a stop at stop_k is inside the stretch (not its end)
         self.last_at_depth = {}
         self.pause_for_watch = bool(query and query.get("watch") and query["watch"].get("calls"))
+        # Checkpoints along the way; not where evaluating the watch may change the program.
+        self.may_checkpoint = not self.pause_for_watch
+        self.checkpoint_due = False
+        self.last_checkpoint = time.monotonic()
+        self.checkpoints = []
+        # Hardware help for watches of globals: evaluate only after a write was seen, or
+        # after a line that called outside the program (the kernel writes unwatched).
+        self.flag = None
+        self.dirty = True
+        self.called_out = True
+        self.shortcut = None  # (pc, what to put back) of an event taken as unchanged
+        w = query.get("watch") if query else None
+        if w and not w.get("calls") and w.get("base") is None:
+            self.flag = WatchFlag.make(self, w["expr"])
+
+    def written(self):
+        """The watchpoint fired. A write that ends just before a line's first instruction
+        is reported in the same stop as that line's breakpoint, perhaps after it: then that
+        line's event is looked at again."""
+        self.dirty = True
+        last = self.shortcut
+        if last is not None and gdb.newest_frame().pc() == last[0]:
+            self.shortcut = None
+            self.watch_prev_event, depth, before = last[1]
+            if before is None:
+                self.last_at_depth.pop(depth, None)
+            else:
+                self.last_at_depth[depth] = before
+            self.watch_event(last[0])
+
+    def drop_flag(self):
+        if self.flag is not None:
+            if self.flag.is_valid():
+                self.flag.delete()
+            self.flag = None
 
     # the breakpoint side
     def hit(self, pc):
@@ -125,6 +190,9 @@ class Run:
                 self.at_event = True
                 return True
             self.on_event(pc)
+        if self.may_checkpoint and time.monotonic() - self.last_checkpoint > CHECKPOINT_EVERY:
+            self.checkpoint_due = True
+            return True
         return False
 
     def end_reached(self):
@@ -150,14 +218,12 @@ class Run:
     # the scan side
     def here(self, pc=None):
         agent = self.agent
-        frame = gdb.newest_frame()
-        pc = frame.pc() if pc is None else pc
         prog = agent.program
         if pc in prog.lines:
             loc = {"file": prog.files[pc], "line": prog.lines[pc],
-                   "function": frame.name() or "??"}
+                   "function": prog.functions[pc]}
         else:
-            loc = agent.location(frame)
+            loc = agent.location(gdb.newest_frame())
         return {"time": agent.time(), "depth": self.frames.depth(), "event": "line",
                 "location": loc}
 
@@ -233,16 +299,25 @@ class Run:
             agent.evaluating = False
 
     def watch_event(self, pc=None):
-        value = self.watch_value()
-        if value is None:
-            return
         here = self.here(pc)
+        self.shortcut = None
+        if self.flag is not None and not self.dirty and not self.called_out \
+                and self.watch_prev is not None and pc is not None:
+            value = self.watch_prev  # nothing can have written to it
+            d = here["depth"]
+            self.shortcut = (pc, (self.watch_prev_event, d, self.last_at_depth.get(d)))
+        else:
+            self.dirty = False
+            value = self.watch_value()
+            if value is None:
+                return
         prev = self.watch_prev
         if prev is not None and value != prev:
             self.keep(dict(self.changer(here), old=prev, new=value))
         self.watch_prev = value
         self.watch_prev_event = here
         self.last_at_depth[here["depth"]] = here
+        self.called_out = pc is None or self.agent.program.calls_out(pc)
 
     def changer(self, here):
         """The stop whose statement made a change seen at `here`: the stop before, unless
@@ -334,15 +409,17 @@ class Ops:
             for seg in req["segments"]:
                 self.segment(r, seg, scanning=query is not None)
         except Interrupted:
-            return {"interrupted": True}
+            return {"interrupted": True, "checkpoints": r.checkpoints}
         finally:
             agent.mode = None
+            r.drop_flag()
             for b in user:
                 if b.is_valid():
                     b.enabled = True
             self.enable_clock(False)
         out = r.result() if query is not None else {}
         out["position"] = agent.position()
+        out["checkpoints"] = r.checkpoints
         return out
 
     def enable_clock(self, on):
@@ -364,6 +441,9 @@ class Ops:
         r.frames = Frames(agent.program)
         end = seg.get("end")
         r.end, r.end_hits, r.reached_end = None, 0, False
+        # A checkpoint inside a stretch that ends at the n-th hit of a breakpoint would
+        # not know how many hits are behind it.
+        r.may_checkpoint = not r.pause_for_watch and (end is None or not end.get("skip"))
         if scanning and not (end is None and agent.k >= seg["stop_k"]):
             r.on_event()  # the segment's first stop: the checkpoint's, or the epoch's
         if end is None:
@@ -403,6 +483,17 @@ class Ops:
         agent.epoch += 1
         agent.k = 0
 
+    def checkpoint_on_the_way(self, r):
+        try:
+            made = self.checkpoint({})
+        except gdb.GdbError:
+            r.may_checkpoint = False  # (threads)
+            return
+        made["time"] = self.agent.time()
+        made["location"] = r.here()["location"]
+        r.checkpoints.append(made)
+        r.last_checkpoint = time.monotonic()
+
     def at_exit(self):
         frame = newest()
         return frame is not None and frame.name() in ("_exit", "__GI__exit")
@@ -414,12 +505,23 @@ class Ops:
             self.last_signal = None
             if not gdb.selected_inferior().pid:
                 raise gdb.GdbError("the program ended before the replay reached its target")
-            run_quietly("continue")
+            try:
+                run_quietly("continue")
+            except gdb.error:
+                if r.flag is None:
+                    raise
+                # Too many locations for the debug registers: evaluate at every line.
+                r.drop_flag()
+                r.dirty = True
+                continue
             if self.last_signal == "SIGINT":
                 raise Interrupted()
             if r.at_event:
                 r.at_event = False
                 r.on_event()
+            if r.checkpoint_due:
+                r.checkpoint_due = False
+                self.checkpoint_on_the_way(r)
             if agent.finished is None and self.at_exit() and not done():
                 raise gdb.GdbError("the program ended before the replay reached its target")
             if self.last_signal in FATAL and not done():

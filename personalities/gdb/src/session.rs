@@ -253,6 +253,28 @@ impl GdbSession {
         Ok(())
     }
 
+    /// Takes on a checkpoint the agent made (`{gdb, time, location}`), for the timeline.
+    fn adopt(&mut self, made: &Value, at_stop: bool) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.numbers.insert(id, made["gdb"].as_u64().unwrap_or(0));
+        self.new.push(Checkpoint {
+            id,
+            time: made["time"].as_u64().unwrap_or(0),
+            at_stop,
+            location: serde_json::from_value(made["location"].clone()).ok(),
+            event: Some(EventKind::Line),
+        });
+    }
+
+    /// Takes on the checkpoints a replay or scan left along its way, so that later reverse
+    /// commands start from near where they look instead of from the stretch's start.
+    fn adopt_all(&mut self, reply: &Value) {
+        for made in reply["checkpoints"].as_array().into_iter().flatten() {
+            self.adopt(made, false);
+        }
+    }
+
     /// The segments that take a replay from `from` to `to`, one per epoch.
     fn segments(&self, from: Time, to: Time) -> Result<Vec<Value>> {
         let (mut e, mut k) = split(from);
@@ -310,16 +332,7 @@ impl Debugger for GdbSession {
         }
         if let Some(start) = a.reply.get("start") {
             // The first run stopped at main and checkpointed there before going on.
-            let id = self.next_id;
-            self.next_id += 1;
-            self.numbers.insert(id, start["gdb"].as_u64().unwrap_or(0));
-            self.new.push(Checkpoint {
-                id,
-                time: start["time"].as_u64().unwrap_or(0),
-                at_stop: true,
-                location: serde_json::from_value(start["location"].clone()).ok(),
-                event: Some(EventKind::Line),
-            });
+            self.adopt(start, true);
         }
         self.pos = a.pos;
         Ok(self.pos.clone())
@@ -359,7 +372,8 @@ impl Debugger for GdbSession {
     fn goto(&mut self, from: &Checkpoint, time: Time, out: &mut dyn Output) -> Result<Position> {
         let segments = self.segments(from.time, time)?;
         self.restore(from)?;
-        self.request(json!({"op": "run", "segments": segments}))?;
+        let r = self.request(json!({"op": "run", "segments": segments}))?;
+        self.adopt_all(&r);
         let req = json!({"op": "user", "line": "frame"});
         self.send(&req)?;
         let a = self.wait(true, false, out)?;
@@ -383,6 +397,7 @@ impl Debugger for GdbSession {
             "watch": watch,
         });
         let r = self.request(json!({"op": "run", "segments": segments, "query": q}))?;
+        self.adopt_all(&r);
         serde_json::from_value(r)
             .map_err(|e| DebuggerError::Failed(format!("bad scan result from the gdb agent: {e}")))
     }

@@ -24,7 +24,7 @@ mod supervisor;
 
 pub use channel::Channel;
 pub use error::CkptError;
-pub use process::{become_subreaper, reap_children};
+pub use process::{become_subreaper, kill_descendants, reap_children};
 pub use pty::Pty;
 pub use supervisor::{Event, SnapshotId, SnapshotInfo, Supervisor};
 

@@ -43,6 +43,13 @@ impl Batch {
 
 /// A binary's exit status from what it came to; an error is one line on stderr.
 fn exit_status(name: &str, result: anyhow::Result<i32>) -> i32 {
+    if ENDING.load(std::sync::atomic::Ordering::SeqCst) {
+        // A SIGTERM or SIGHUP is ending the session (and killed what this thread was
+        // waiting on): the signal's thread exits with the signal's status.
+        loop {
+            std::thread::park();
+        }
+    }
     result.unwrap_or_else(|e| {
         eprintln!("{name}: {e:#}");
         2
@@ -189,6 +196,7 @@ impl Edge {
         let (int_read, int_write) = std::os::unix::net::UnixStream::pair()?;
         int_read.set_nonblocking(true)?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, int_write)?;
+        end_on_signals()?;
         Ok(Edge {
             int_read,
             forward_stdin: !interactive || std::io::stdin().is_terminal(),
@@ -198,6 +206,33 @@ impl Edge {
     fn interrupt_fd(&self) -> std::os::fd::RawFd {
         std::os::fd::AsRawFd::as_raw_fd(&self.int_read)
     }
+}
+
+/// Set once a SIGTERM or SIGHUP has begun to end the session.
+static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// On SIGTERM or SIGHUP (the terminal closed), ends the whole session at once, whatever fred
+/// is doing: every process under fred is killed, the terminal is put back as it was, and
+/// fred exits with 128 + the signal, as a process killed by it would.
+fn end_on_signals() -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let saved = nix::sys::termios::tcgetattr(std::io::stdin()).ok();
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])?;
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            ENDING.store(true, std::sync::atomic::Ordering::SeqCst);
+            fred_ckpt::kill_descendants();
+            if let Some(t) = &saved {
+                let _ = nix::sys::termios::tcsetattr(
+                    std::io::stdin(),
+                    nix::sys::termios::SetArg::TCSANOW,
+                    t,
+                );
+            }
+            std::process::exit(128 + sig);
+        }
+    });
+    Ok(())
 }
 
 /// `fred-gdb`: the real gdb, plus time travel.

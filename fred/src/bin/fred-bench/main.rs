@@ -2,7 +2,8 @@
 //!
 //! Every figure is taken in the same run as its baseline, interleaved, several times, and
 //! reduced to a median, since these machines are noisy. The programs are in `bench/`.
-//! `--quick` takes fewer repetitions; `--json FILE` writes the figures.
+//! `--quick` takes fewer repetitions; `--json FILE` writes the figures; names given pick the
+//! rows whose names start with them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+mod gdb;
 use serde_json::{json, Value};
 
 /// One figure's measurement.
@@ -18,6 +21,7 @@ type Measure = fn(&Bench) -> Result<f64>;
 /// Where the benchmark programs and binaries are.
 struct Bench {
     fred: PathBuf,
+    fred_gdb: PathBuf,
     python: String,
     dir: PathBuf,
     tmp: PathBuf,
@@ -33,11 +37,13 @@ fn main() -> Result<()> {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let fred = build_fred_pdb()?;
+    let fred = build_fred("fred-pdb")?;
+    let fred_gdb = build_fred("fred-gdb")?;
     let tmp = std::env::temp_dir().join(format!("fred-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let b = Bench {
         fred,
+        fred_gdb,
         python: "python3".into(),
         dir: root.join("bench"),
         tmp,
@@ -52,9 +58,26 @@ fn main() -> Result<()> {
         ("pdb_reverse_watch_vs_settrace", ">= 5", watch_vs_settrace),
         ("pdb_reverse_watch_vs_untraced", "<= 3", watch_vs_untraced),
         ("ckpt_memory_ratio", "<= 0.5", memory_ratio),
+        ("gdb_forward_overhead", "<= 1.15", gdb::forward_overhead),
+        ("gdb_reverse_step_ms", "<= 300", gdb::reverse_step_ms),
+        (
+            "gdb_reverse_watch_vs_record_full",
+            ">= 100",
+            gdb::reverse_watch_vs_record_full,
+        ),
     ];
     println!("{:<34} {:>10}  target", "figure", "measured");
+    // Names given on the command line pick rows by prefix (`fred-bench gdb_`).
+    let picked: Vec<&String> = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--json"))
+        .map(|(_, a)| a)
+        .collect();
     for (name, target, f) in rows {
+        if !picked.is_empty() && !picked.iter().any(|p| name.starts_with(p.as_str())) {
+            continue;
+        }
         let started = Instant::now();
         match f(&b) {
             Ok(v) => {
@@ -72,17 +95,6 @@ fn main() -> Result<()> {
             }
         }
     }
-    for name in [
-        "gdb_forward_overhead",
-        "gdb_reverse_step_ms",
-        "gdb_reverse_watch_vs_record_full",
-    ] {
-        println!(
-            "{name:<34} {:>10}  not measured: fred-gdb is not implemented yet",
-            "-"
-        );
-        figures.insert(name, Value::Null);
-    }
     let _ = std::fs::remove_dir_all(&b.tmp);
     if let Some(path) = json_out {
         std::fs::write(&path, serde_json::to_string_pretty(&figures)?)
@@ -91,10 +103,11 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Builds the release `fred-pdb` next to this binary (cargo sets CARGO when it runs us).
-fn build_fred_pdb() -> Result<PathBuf> {
+/// Builds binary `name` in this binary's profile, next to it (cargo sets CARGO when it runs
+/// us).
+fn build_fred(name: &str) -> Result<PathBuf> {
     let here = std::env::current_exe()?;
-    let fred = here.with_file_name("fred-pdb");
+    let fred = here.with_file_name(name);
     if let Some(cargo) = std::env::var_os("CARGO") {
         let profile = if here.to_string_lossy().contains("/release/") {
             vec!["--release"]
@@ -102,11 +115,11 @@ fn build_fred_pdb() -> Result<PathBuf> {
             vec![]
         };
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--bin", "fred-pdb"])
+            .args(["build", "--quiet", "--bin", name])
             .args(profile)
             .status()?;
         if !status.success() {
-            bail!("building fred-pdb failed");
+            bail!("building {name} failed");
         }
     }
     if !fred.is_file() {
@@ -143,55 +156,92 @@ impl Bench {
 
     /// Wall time of a command, its stdin from `input`.
     fn timed(&self, cmd: &mut Command, input: Option<&str>) -> Result<f64> {
-        use std::io::Write;
-        let started = Instant::now();
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        if let Some(text) = input {
-            child
-                .stdin
-                .take()
-                .context("stdin")?
-                .write_all(text.as_bytes())?;
-        }
-        drop(child.stdin.take());
-        let status = child.wait()?;
-        if !status.success() {
-            bail!("{cmd:?} failed: {status}");
-        }
-        Ok(started.elapsed().as_secs_f64())
+        Ok(run_captured(cmd, input, LIMIT)?.0)
     }
 
-    /// Runs fred-pdb on a script in JSON mode; returns the replies.
+    /// Runs `fred` (fred-pdb or fred-gdb) on a script in JSON mode; returns the replies.
     fn fred_json(
         &self,
+        fred: &Path,
         script: &Path,
         prog: &str,
         args: &[&str],
         opts: &[&str],
     ) -> Result<Vec<Value>> {
-        let out = Command::new(&self.fred)
-            .args(opts)
+        self.fred_json_within(fred, script, prog, args, opts, LIMIT)
+    }
+
+    /// [`Bench::fred_json`], given up after `limit`.
+    fn fred_json_within(
+        &self,
+        fred: &Path,
+        script: &Path,
+        prog: &str,
+        args: &[&str],
+        opts: &[&str],
+        limit: Duration,
+    ) -> Result<Vec<Value>> {
+        let mut cmd = Command::new(fred);
+        cmd.args(opts)
             .arg("--json")
             .arg("-x")
             .arg(script)
             .arg(prog)
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()?;
-        let replies: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .args(args);
+        let (_, out) = run_captured(&mut cmd, None, limit)?;
+        let replies: Vec<Value> = out
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect();
         if let Some(e) = replies.iter().find_map(|r| r["error"].as_str()) {
-            bail!("fred-pdb: {e}");
+            bail!("{}: {e}", fred.display());
         }
         Ok(replies)
     }
+}
+
+/// How long any one measured command may take.
+const LIMIT: Duration = Duration::from_secs(900);
+
+/// Runs a command with `input` on its stdin; returns its wall time and its stdout. Killed,
+/// and an error, when it takes longer than `limit` or fails.
+fn run_captured(cmd: &mut Command, input: Option<&str>, limit: Duration) -> Result<(f64, String)> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let text = input.unwrap_or("").to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(text.as_bytes());
+    });
+    let mut stdout = child.stdout.take().context("stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("did not finish within {} s", limit.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let took = started.elapsed().as_secs_f64();
+    let _ = writer.join();
+    let out = reader.join().unwrap_or_default();
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok((took, out))
 }
 
 fn elapsed_of(replies: &[Value], command: &str) -> Vec<f64> {
@@ -232,6 +282,7 @@ fn checkpoint_ms(b: &Bench) -> Result<f64> {
     ));
     let script = b.script("ckpt.fred", &cmds)?;
     let r = b.fred_json(
+        &b.fred,
         &script,
         &b.prog("big_memory.py"),
         &["64"],
@@ -248,7 +299,13 @@ fn reverse_step_ms(b: &Bench) -> Result<f64> {
     let mut cmds = vec!["break 14".to_string(), "continue".to_string()];
     cmds.extend(std::iter::repeat_n("reverse-step".to_string(), 2 * b.reps));
     let script = b.script("rs.fred", &cmds)?;
-    let r = b.fred_json(&script, &b.prog("long_run.py"), &[MILLION_EVENTS], &[])?;
+    let r = b.fred_json(
+        &b.fred,
+        &script,
+        &b.prog("long_run.py"),
+        &[MILLION_EVENTS],
+        &[],
+    )?;
     Ok(median(elapsed_of(&r, "reverse-step")))
 }
 
@@ -276,7 +333,7 @@ fn reverse_watch_ms(b: &Bench) -> Result<f64> {
     )?;
     let mut times = Vec::new();
     for _ in 0..b.reps {
-        let r = b.fred_json(&script, &b.prog("long_run.py"), &["500000"], &[])?;
+        let r = b.fred_json(&b.fred, &script, &b.prog("long_run.py"), &["500000"], &[])?;
         times.extend(elapsed_of(&r, "reverse-watch marker"));
     }
     Ok(median(times))

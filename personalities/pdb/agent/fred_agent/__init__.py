@@ -27,8 +27,9 @@ import sys
 import traceback
 
 from .channel import Channel
-from . import nondet, stdin
+from . import forks, nondet, stdin
 from .debugger import NORMAL, FredPdb
+from .forks import agent_fork
 from .snapshot import _set_pdeathsig
 
 
@@ -88,7 +89,7 @@ def main():
     sys.path.insert(0, "")
 
     holder = Channel(sock_path, {"hello": "holder", "pid": os.getpid()})
-    if os.fork():
+    if agent_fork():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
         _set_pdeathsig()
@@ -106,6 +107,7 @@ def main():
     sys.breakpointhook = pdb.set_trace = _breakpointhook(dbg)
     stdin.install(dbg)
     nondet.install(dbg)
+    forks.install(dbg)
     sys.argv[:] = args
     try:
         _run(dbg, module, args[0])

@@ -63,6 +63,16 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
 
     # ----- talking to fred -------------------------------------------------------------
 
+    def leave_fred(self):
+        """In a child the program forked: let go of fred's connection, so the child never
+        speaks for the debugged process; it runs on untraced."""
+        self.chan.sock.close()
+        self.chan.send = lambda _msg: None
+        try:
+            os.close(self.tty_fd)
+        except OSError:
+            pass
+
     def sync_marker(self):
         """Write a marker to the pty after program output; fred reads up to it."""
         if not self.ran:

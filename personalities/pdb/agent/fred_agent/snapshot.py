@@ -8,6 +8,7 @@ from time import monotonic, sleep  # bound before nondet.install patches the mod
 
 from . import nondet
 from .channel import Channel
+from .forks import agent_fork
 
 
 def _set_pdeathsig():
@@ -64,7 +65,7 @@ class SnapshotMixin:
         rstate = nondet.random_state()
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        pid = agent_fork()
         if pid:
             self.last_snapshot_wall = monotonic()
             if at_stop:
@@ -90,9 +91,9 @@ class SnapshotMixin:
             req = chan.recv()
             if req.get("fred") != "resume":
                 continue
-            child = os.fork()
+            child = agent_fork()
             if child == 0:
-                if os.fork():
+                if agent_fork():
                     os._exit(0)
                 chan.close()
                 nondet.restore_random(rstate)

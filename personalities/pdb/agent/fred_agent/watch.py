@@ -14,6 +14,8 @@ import select
 import signal
 import sys
 
+from .forks import agent_fork
+
 IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset)
 EVAL_LIMIT_S = 2
 
@@ -186,7 +188,7 @@ class Watch:
 
     def value_isolated(self, frame):
         r, wr = os.pipe()
-        pid = os.fork()
+        pid = agent_fork()
         if pid == 0:
             os.close(r)
             try:
@@ -259,7 +261,7 @@ def probe(expr, frame, depth):
     except SyntaxError as e:
         return {"error": "invalid expression %r: %s" % (expr, e.msg)}
     r, wr = os.pipe()
-    pid = os.fork()
+    pid = agent_fork()
     if pid == 0:
         os.close(r)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)

@@ -1,0 +1,130 @@
+//! The fred-gdb figures: fred-gdb against plain gdb and against gdb's own `record full`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use serde_json::Value;
+
+use super::{elapsed_of, median, run_captured, Bench, LIMIT};
+
+/// What `record full` needs to record at all on these machines: glibc's AVX string
+/// functions switched off (gdb cannot record their instructions).
+const NO_AVX: &str = "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD,-AVX2";
+
+impl Bench {
+    /// Compiles `bench/NAME.c` as a user would for debugging.
+    fn compile(&self, name: &str) -> Result<String> {
+        let out: PathBuf = self.tmp.join(name);
+        let status = Command::new("gcc")
+            .args(["-g", "-O0", "-o"])
+            .arg(&out)
+            .arg(self.dir.join(format!("{name}.c")))
+            .status()?;
+        if !status.success() {
+            bail!("gcc failed on bench/{name}.c");
+        }
+        Ok(out.to_string_lossy().into_owned())
+    }
+
+    /// Plain gdb running `lines` in batch mode; returns its wall time and output.
+    fn plain_gdb(&self, prog: &str, name: &str, lines: &[String]) -> Result<(f64, String)> {
+        let mut all = vec!["set pagination off".to_string(), "set confirm off".into()];
+        all.extend(lines.iter().cloned());
+        let script = self.script(name, &all)?;
+        run_captured(
+            Command::new("gdb")
+                .args(["-q", "-nx", "-batch", "-x"])
+                .arg(script)
+                .arg(prog),
+            None,
+            LIMIT,
+        )
+    }
+}
+
+/// `continue` through 1000 breakpoint hits: fred-gdb / plain gdb with the same commands.
+pub fn forward_overhead(b: &Bench) -> Result<f64> {
+    let prog = b.compile("breakpoints")?;
+    let mut cmds = vec!["break 16".to_string(), "run".to_string()];
+    cmds.extend(std::iter::repeat_n("continue".to_string(), 1000));
+    let script = b.script("gdb-forward.fred", &cmds)?;
+    let (mut plain, mut fred) = (Vec::new(), Vec::new());
+    for _ in 0..b.reps {
+        plain.push(b.plain_gdb(&prog, "gdb-forward.gdb", &cmds)?.0);
+        fred.push(b.timed(
+            Command::new(&b.fred_gdb).arg("-x").arg(&script).arg(&prog),
+            None,
+        )?);
+    }
+    Ok(median(fred) / median(plain))
+}
+
+/// reverse-step from just after a loop of 10^7 iterations, median.
+pub fn reverse_step_ms(b: &Bench) -> Result<f64> {
+    let prog = b.compile("long_loop")?;
+    let script = b.script(
+        "gdb-rs.fred",
+        &["break 22".into(), "run".into(), "reverse-step".into()],
+    )?;
+    let limit = Duration::from_secs(if b.reps > 3 { 600 } else { 60 });
+    let mut times = Vec::new();
+    for _ in 0..b.reps.min(3) {
+        let r = b.fred_json_within(&b.fred_gdb, &script, &prog, &[], &[], limit)?;
+        expect_line(&r, "reverse-step", 17)?;
+        times.extend(elapsed_of(&r, "reverse-step"));
+    }
+    Ok(median(times))
+}
+
+/// gdb's `record full` + a software watchpoint + `reverse-continue` / fred-gdb's
+/// reverse-watch, each a whole session from the start, on a list of 2,000 nodes.
+pub fn reverse_watch_vs_record_full(b: &Bench) -> Result<f64> {
+    let prog = b.compile("linked_list")?;
+    let expr = "head->next->next->value";
+    let record: Vec<String> = [
+        format!("set environment GLIBC_TUNABLES {NO_AVX}"),
+        "set record full insn-number-max unlimited".into(),
+        "break main".into(),
+        "run".into(),
+        "record full".into(),
+        "break 43".into(),
+        "continue".into(),
+        "set can-use-hw-watchpoints 0".into(),
+        format!("watch {expr}"),
+        "reverse-continue".into(),
+    ]
+    .into();
+    let script = b.script(
+        "gdb-rw.fred",
+        &[
+            "break 43".into(),
+            "run".into(),
+            format!("reverse-watch {expr}"),
+        ],
+    )?;
+    // A recording takes the better part of a minute, so fewer repetitions.
+    let (mut recorded, mut fred) = (Vec::new(), Vec::new());
+    for _ in 0..b.reps.div_ceil(2) {
+        let (took, out) = b.plain_gdb(&prog, "gdb-record.gdb", &record)?;
+        if !out.contains("40\t    head->next->next = ") {
+            bail!("record full did not go back to line 40:\n{out}");
+        }
+        recorded.push(took);
+        let started = std::time::Instant::now();
+        let r = b.fred_json(&b.fred_gdb, &script, &prog, &[], &[])?;
+        expect_line(&r, &format!("reverse-watch {expr}"), 40)?;
+        fred.push(started.elapsed().as_secs_f64());
+    }
+    Ok(median(recorded) / median(fred))
+}
+
+/// Fails unless `command`'s reply landed on `line` (a figure for a wrong answer is no figure).
+fn expect_line(replies: &[Value], command: &str, line: u64) -> Result<()> {
+    let reply = replies.iter().find(|r| r["command"] == command);
+    match reply.and_then(|r| r["location"]["line"].as_u64()) {
+        Some(l) if l == line => Ok(()),
+        other => bail!("{command} landed on line {other:?}, not {line}"),
+    }
+}

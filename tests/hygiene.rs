@@ -1,0 +1,209 @@
+//! Process hygiene of both binaries: however a session ends (SIGTERM, SIGHUP as when the
+//! terminal closes), no process of it is left within a second; and a program that forks
+//! children or runs subprocesses of its own does not confuse fred.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{processes_mentioning, wait_until_gone, Fred, TestDir};
+
+/// Runs a little, then sleeps long: fred waits in `continue` when the signal comes.
+const PY_SLEEPER: &str = r#"
+import time
+n = 0
+for i in range(1000):
+    n += i
+time.sleep(1000)
+"#;
+
+const C_SLEEPER: &str = r#"#include <unistd.h>
+
+int main(void) {
+    long n = 0;
+    for (int i = 0; i < 1000; i++)
+        n += i;
+    sleep(1000);
+    return (int)n;
+}
+"#;
+
+/// Starts a session of the program in `dir` (gdb or not), with checkpoints taken, and
+/// waits until it sits in its final `continue`; then sends `signal` to fred and checks
+/// fred's exit status and that nothing of the session is left after a second.
+fn signal_ends_everything(dir: &TestDir, gdb: bool, signal: nix::sys::signal::Signal) {
+    let fred = if gdb {
+        Fred::new(dir).gdb()
+    } else {
+        Fred::new(dir)
+    };
+    let commands: &[&str] = if gdb {
+        &[
+            "break main",
+            "run",
+            "next",
+            "fred-checkpoint",
+            "next",
+            "continue",
+        ]
+    } else {
+        &[
+            "break 5",
+            "continue",
+            "next",
+            "fred-checkpoint",
+            "next",
+            "continue",
+        ]
+    };
+    let mut child = fred.spawn(commands);
+    let fred_pid = child.id() as i32;
+    let needle = dir.as_str();
+    // The session is up when fred has children of its own (the debugger and copies).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let others = || {
+        processes_mentioning(needle)
+            .into_iter()
+            .filter(|(p, _)| *p != fred_pid)
+            .count()
+    };
+    while others() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    let before = processes_mentioning(needle);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "fred ended before the signal; stdout: {:?}",
+        std::fs::read_to_string(dir.path.join("stdout.txt"))
+    );
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(fred_pid), signal).unwrap();
+    let status = child.wait().unwrap();
+    let left = wait_until_gone(needle, Duration::from_secs(1));
+    support::kill_all(&left);
+    assert_eq!(
+        status.code(),
+        Some(128 + signal as i32),
+        "fred's exit status after {signal}"
+    );
+    assert!(
+        before.len() >= 3,
+        "expected the session's processes before the signal: {before:#?}"
+    );
+    assert!(
+        left.is_empty(),
+        "after {signal} of fred, left: {left:#?}\n(before: {before:#?})"
+    );
+}
+
+#[test]
+fn sigterm_and_sighup_of_fred_pdb_leave_no_process() {
+    use nix::sys::signal::Signal::{SIGHUP, SIGTERM};
+    for (name, signal) in [("term", SIGTERM), ("hup", SIGHUP)] {
+        let dir = TestDir::new(&format!("hygiene-pdb-{name}"));
+        dir.program(PY_SLEEPER);
+        signal_ends_everything(&dir, false, signal);
+    }
+}
+
+#[test]
+fn sigterm_and_sighup_of_fred_gdb_leave_no_process() {
+    use nix::sys::signal::Signal::{SIGHUP, SIGTERM};
+    for (name, signal) in [("term", SIGTERM), ("hup", SIGHUP)] {
+        let dir = TestDir::new(&format!("hygiene-gdb-{name}"));
+        dir.c_program(C_SLEEPER);
+        signal_ends_everything(&dir, true, signal);
+    }
+}
+
+#[test]
+fn a_python_program_that_forks_and_runs_subprocesses() {
+    let dir = TestDir::new("hygiene-pdb-fork");
+    let prog = dir.program(
+        r#"
+import os, subprocess, time
+out = subprocess.check_output(["echo", "from-subprocess"])
+pid = os.fork()
+if pid == 0:
+    child_only = 1
+    time.sleep(30)
+    os._exit(0)
+x = 1
+print("parent", out)
+x = 2
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 8",
+        "continue",
+        "next",
+        "next",
+        "reverse-watch x",
+        "reverse-step",
+        "p pid > 0",
+        "continue",
+        "continue",
+    ]);
+    run[1].assert_at(&prog, 8, "<module>");
+    assert!(
+        run[3].output.contains("parent b'from-subprocess\\n'"),
+        "{:?}",
+        run[3]
+    );
+    run[3].assert_at(&prog, 10, "<module>");
+    run[4].assert_at(&prog, 8, "<module>");
+    run[5].assert_at(&prog, 4, "<module>");
+    run[6].assert_value("True");
+    run[7].assert_at(&prog, 8, "<module>");
+    assert_eq!(run[8].state, "finished");
+    // The program's child (asleep for 30 s) is the program's business while fred runs;
+    // after the session it is gone with everything else.
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(1));
+    support::kill_all(&left);
+    assert!(left.is_empty(), "left: {left:#?}");
+}
+
+#[test]
+fn a_c_program_that_forks_and_runs_subprocesses() {
+    let dir = TestDir::new("hygiene-gdb-fork");
+    let src = dir.c_program(
+        r#"#include <stdlib.h>
+#include <unistd.h>
+
+int x;
+
+int main(void) {
+    system("true");
+    pid_t pid = fork();
+    if (pid == 0) {
+        sleep(30);
+        _exit(0);
+    }
+    x = 1;
+    x = 2;
+    return 0;
+}
+"#,
+    );
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 13",
+        "run",
+        "next",
+        "reverse-step",
+        "reverse-step",
+        "next",
+        "next",
+        "reverse-watch x",
+        "continue",
+    ]);
+    run[1].assert_at(&src, 13, "main");
+    run[2].assert_at(&src, 14, "main");
+    run[3].assert_at(&src, 13, "main");
+    run[4].assert_at(&src, 9, "main");
+    run[6].assert_at(&src, 14, "main");
+    run[7].assert_at(&src, 13, "main");
+    assert_eq!(run[8].state, "finished");
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(1));
+    support::kill_all(&left);
+    assert!(left.is_empty(), "left: {left:#?}");
+}

@@ -33,6 +33,10 @@ impl Default for Policy {
     }
 }
 
+/// Automatic checkpoints at prompts are at least this many times their own cost apart, so
+/// that they take at most about 5% of the time of a session that runs forward.
+const CHECKPOINT_COST_SHARE: u32 = 20;
+
 /// What running one command came to.
 #[derive(Clone, Debug, Default)]
 pub struct Reply {
@@ -65,6 +69,8 @@ pub struct Session {
     started: bool,
     policy: Policy,
     last_checkpoint: std::time::Instant,
+    /// What the last automatic checkpoint took, which spaces the next one.
+    checkpoint_cost: std::time::Duration,
     /// What the last command (other than `fred-expect`) printed, for `fred-expect output`.
     last_output: String,
 }
@@ -102,6 +108,7 @@ impl Session {
             started,
             policy,
             last_checkpoint: std::time::Instant::now(),
+            checkpoint_cost: std::time::Duration::ZERO,
             last_output: String::new(),
         })
     }
@@ -316,7 +323,11 @@ impl Session {
             } else if moved {
                 let newest = self.tl.restore_point(after.time).map_or(0, |c| c.time);
                 if after.time - newest >= self.policy.prompt_spacing
-                    && self.last_checkpoint.elapsed() >= self.policy.prompt_interval
+                    && self.last_checkpoint.elapsed()
+                        >= self
+                            .policy
+                            .prompt_interval
+                            .max(self.checkpoint_cost * CHECKPOINT_COST_SHARE)
                 {
                     self.checkpoint_quietly();
                 }
@@ -492,9 +503,11 @@ impl Session {
     }
 
     fn checkpoint_quietly(&mut self) {
+        let started = std::time::Instant::now();
         if let Ok(ck) = self.dbg.checkpoint() {
             self.tl.add(ck, false);
             self.last_checkpoint = std::time::Instant::now();
+            self.checkpoint_cost = started.elapsed();
         }
     }
 

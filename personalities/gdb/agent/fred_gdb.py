@@ -43,6 +43,18 @@ def frame_base(frame):
         return 0
 
 
+_FULLNAMES = {}
+
+
+def fullname(symtab):
+    """A symtab's absolute path; gdb looks on disk each time it is asked, so once only."""
+    key = (symtab.objfile.filename, symtab.filename)
+    name = _FULLNAMES.get(key)
+    if name is None:
+        name = _FULLNAMES[key] = symtab.fullname()
+    return name
+
+
 class Program:
     """The program's own code: its line-table entries and functions, from the main objfile."""
 
@@ -144,7 +156,7 @@ class Program:
 
     def owns(self, frame):
         sal = frame.find_sal()
-        return sal.symtab is not None and sal.symtab.fullname() in self.sources
+        return sal.symtab is not None and fullname(sal.symtab) in self.sources
 
 
 class Hit(gdb.Breakpoint):
@@ -301,7 +313,7 @@ class Agent:
         if sal.symtab is None:
             return None
         name = frame.name() or "??"
-        return {"file": sal.symtab.fullname(), "line": sal.line, "function": name}
+        return {"file": fullname(sal.symtab), "line": sal.line, "function": name}
 
     def user_frame(self):
         """The innermost frame in the program's own code (a crash inside libc is shown

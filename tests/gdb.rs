@@ -239,6 +239,63 @@ fn reverse_watch_sees_kernel_writes_and_chains_too_long_for_the_debug_registers(
     run[5].assert_value("$1 = 7");
 }
 
+/// Reads two numbers from its input (stdin).
+const READS: &str = r#"#include <stdio.h>
+
+int main(void) {
+    int a = 0, b = 0;
+    printf("two numbers? ");
+    fflush(stdout);
+    scanf("%d", &a);
+    scanf("%d", &b);
+    int sum = a + b;
+    printf("sum=%d\n", sum);
+    return 0;
+}
+"#;
+
+#[test]
+fn input_typed_to_the_program_is_typed_again_on_replay_and_never_reaches_gdb() {
+    let dir = TestDir::new("gdb-input");
+    let src = dir.c_program(READS);
+    let run = Fred::new(&dir).gdb().input("20\n22\n").run(&[
+        "break 10",
+        "run",
+        "p sum",
+        "reverse-step",
+        "p a + b",
+        "reverse-step",
+        "p a",
+        "reverse-watch a",
+        "p a",
+        "next",
+        "p a",
+        "continue",
+        "continue",
+    ]);
+    assert!(run[1].output.contains("two numbers? "), "{:?}", run[1]);
+    run[1].assert_at(&src, 10, "main");
+    run[2].assert_value("$1 = 42");
+    // Going back replays the reads from the logged input, without asking again.
+    run[3].assert_at(&src, 9, "main");
+    run[4].assert_value("$2 = 42");
+    run[5].assert_at(&src, 8, "main");
+    run[6].assert_value("$3 = 20");
+    run[7].assert_at(&src, 7, "main");
+    run[8].assert_value("$4 = 0");
+    // Going forward from there is a new branch: the input has ended, so scanf reads end
+    // of file (as under plain gdb with the same input), and nothing went to gdb.
+    run[9].assert_at(&src, 8, "main");
+    run[10].assert_value("$5 = 0");
+    assert!(
+        !run.all_output().contains("Undefined command"),
+        "{}",
+        run.all_output()
+    );
+    run[11].assert_at(&src, 10, "main");
+    assert_eq!(run[12].state, "finished");
+}
+
 #[test]
 fn reverse_commands_work_after_the_program_exits_normally() {
     let dir = TestDir::new("gdb-exit");

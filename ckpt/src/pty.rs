@@ -18,11 +18,55 @@ use crate::{CkptError, Result};
 #[derive(Debug)]
 pub struct Pty {
     master: OwnedFd,
+    /// For a pty made with [`Pty::open`]: its slave side, kept open by fred so the terminal
+    /// outlives the processes that come and go on it, and so fred can see its input queue.
+    slave: Option<OwnedFd>,
 }
 
 nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
 
 impl Pty {
+    /// Opens a pty with no process on it yet, for a debugger to run its program on (by
+    /// [`Pty::slave_path`]).
+    pub fn open() -> Result<Pty> {
+        let pair = raw_pair()?;
+        nonblocking(pair.master.as_raw_fd())?;
+        Ok(Pty {
+            master: pair.master,
+            slave: Some(pair.slave),
+        })
+    }
+
+    /// The path of the slave side of a pty made by [`Pty::open`].
+    pub fn slave_path(&self) -> Option<std::path::PathBuf> {
+        nix::unistd::ttyname(self.slave.as_ref()?).ok()
+    }
+
+    /// How many bytes typed into the terminal no process has read yet.
+    pub fn unread_input(&self) -> usize {
+        let Some(slave) = &self.slave else { return 0 };
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        let r = unsafe { libc::ioctl(slave.as_raw_fd(), libc::FIONREAD, &mut n) };
+        if r == 0 {
+            n.max(0) as usize
+        } else {
+            0
+        }
+    }
+
+    /// Throws away input typed into the terminal that no process has read yet.
+    pub fn flush_input(&self) {
+        if let Some(slave) = &self.slave {
+            let _ = termios::tcflush(slave, termios::FlushArg::TCIFLUSH);
+        }
+    }
+
+    /// Types as much of `bytes` as the terminal takes now; returns how many it took.
+    pub fn write_some(&self, bytes: &[u8]) -> usize {
+        nix::unistd::write(&self.master, bytes).unwrap_or_default()
+    }
+
     /// Starts `program` with `args` and extra environment as the leader of a new session
     /// whose controlling terminal is a fresh pty; returns the pty and the child's pid.
     pub fn spawn<S: AsRef<OsStr>>(
@@ -30,18 +74,7 @@ impl Pty {
         args: &[S],
         env: &[(String, String)],
     ) -> Result<(Pty, i32)> {
-        let winsize = current_winsize();
-        let pair =
-            openpty(winsize.as_ref(), None).map_err(|e| CkptError::io("openpty", e.into()))?;
-        let mut attrs =
-            termios::tcgetattr(&pair.slave).map_err(|e| CkptError::io("tcgetattr", e.into()))?;
-        attrs
-            .local_flags
-            .remove(LocalFlags::ECHO | LocalFlags::ECHONL);
-        attrs.output_flags.remove(OutputFlags::OPOST);
-        termios::tcsetattr(&pair.slave, SetArg::TCSANOW, &attrs)
-            .map_err(|e| CkptError::io("tcsetattr", e.into()))?;
-        set_cloexec(pair.master.as_raw_fd())?;
+        let pair = raw_pair()?;
         let slave = pair.slave;
         let stdio = |fd: &OwnedFd| -> Result<Stdio> {
             Ok(Stdio::from(
@@ -70,14 +103,11 @@ impl Pty {
             .spawn()
             .map_err(|e| CkptError::io(format!("start {}", program.to_string_lossy()), e))?;
         drop(slave);
-        let flags = fcntl(pair.master.as_raw_fd(), FcntlArg::F_GETFL)?;
-        fcntl(
-            pair.master.as_raw_fd(),
-            FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
-        )?;
+        nonblocking(pair.master.as_raw_fd())?;
         Ok((
             Pty {
                 master: pair.master,
+                slave: None,
             },
             child.id() as i32,
         ))
@@ -117,6 +147,33 @@ impl Pty {
     pub fn fd(&self) -> RawFd {
         self.master.as_raw_fd()
     }
+}
+
+/// A pty pair the size of the user's terminal, with echo and output processing off and
+/// both sides closed on exec.
+fn raw_pair() -> Result<nix::pty::OpenptyResult> {
+    let winsize = current_winsize();
+    let pair = openpty(winsize.as_ref(), None).map_err(|e| CkptError::io("openpty", e.into()))?;
+    let mut attrs =
+        termios::tcgetattr(&pair.slave).map_err(|e| CkptError::io("tcgetattr", e.into()))?;
+    attrs
+        .local_flags
+        .remove(LocalFlags::ECHO | LocalFlags::ECHONL);
+    attrs.output_flags.remove(OutputFlags::OPOST);
+    termios::tcsetattr(&pair.slave, SetArg::TCSANOW, &attrs)
+        .map_err(|e| CkptError::io("tcsetattr", e.into()))?;
+    set_cloexec(pair.master.as_raw_fd())?;
+    set_cloexec(pair.slave.as_raw_fd())?;
+    Ok(pair)
+}
+
+fn nonblocking(fd: RawFd) -> Result<()> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL)?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )?;
+    Ok(())
 }
 
 fn set_cloexec(fd: RawFd) -> Result<()> {

@@ -329,6 +329,7 @@ pub struct Fred<'a> {
     args: Vec<String>,
     options: Vec<String>,
     limit: Option<Duration>,
+    input: Option<String>,
 }
 
 impl<'a> Fred<'a> {
@@ -343,6 +344,7 @@ impl<'a> Fred<'a> {
             args: Vec::new(),
             options: Vec::new(),
             limit: None,
+            input: None,
         }
     }
 
@@ -383,6 +385,12 @@ impl<'a> Fred<'a> {
         self
     }
 
+    /// What fred's stdin holds (the program's input), instead of nothing.
+    pub fn input(mut self, text: &str) -> Self {
+        self.input = Some(text.to_string());
+        self
+    }
+
     /// The program's arguments.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args = args.iter().map(|s| s.to_string()).collect();
@@ -417,8 +425,16 @@ impl<'a> Fred<'a> {
                 cmd.arg(target);
             }
         }
+        let stdin = match &self.input {
+            Some(text) => {
+                let path = self.dir.path.join("stdin.txt");
+                fs::write(&path, text).expect("write the input");
+                Stdio::from(fs::File::open(&path).expect("open the input"))
+            }
+            None => Stdio::null(),
+        };
         cmd.args(&self.args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(fs::File::create(self.dir.path.join("stdout.txt")).expect("stdout file"))
             .stderr(fs::File::create(self.dir.path.join("stderr.txt")).expect("stderr file"));
         cmd.spawn().expect("start fred-pdb")

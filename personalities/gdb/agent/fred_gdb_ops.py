@@ -441,9 +441,12 @@ class Ops:
         r.frames = Frames(agent.program)
         end = seg.get("end")
         r.end, r.end_hits, r.reached_end = None, 0, False
-        # A checkpoint inside a stretch that ends at the n-th hit of a breakpoint would
-        # not know how many hits are behind it.
-        r.may_checkpoint = not r.pause_for_watch and (end is None or not end.get("skip"))
+        # No checkpoint inside a stretch that ends at the n-th hit of a breakpoint (it
+        # would not know how many hits are behind it).
+        # Nor inside a stretch where the program read input (how much of it was read
+        # there would not be known).
+        r.may_checkpoint = not r.pause_for_watch and (end is None or not end.get("skip")) \
+            and not seg.get("input")
         if scanning and not (end is None and agent.k >= seg["stop_k"]):
             r.on_event()  # the segment's first stop: the checkpoint's, or the epoch's
         if end is None:

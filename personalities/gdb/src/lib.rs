@@ -12,6 +12,7 @@
 mod classify;
 mod markers;
 mod session;
+mod terminal;
 
 pub use classify::classify;
 pub use session::{GdbConfig, GdbSession};

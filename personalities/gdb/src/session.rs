@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::os::fd::RawFd;
 
 use fred_ckpt::Pty;
@@ -12,6 +13,7 @@ use fred_personality::{
 use serde_json::{json, Value};
 
 use crate::markers::{MarkerReader, Piece};
+use crate::terminal::ProgramTerminal;
 
 /// How to start a gdb session.
 #[derive(Clone, Debug)]
@@ -50,6 +52,14 @@ pub struct GdbSession {
     new: Vec<Checkpoint>,
     forward_stdin: bool,
     interrupt_fd: Option<RawFd>,
+    /// The program's terminal, apart from gdb's.
+    term: ProgramTerminal,
+    /// The program got where it is by a replay (not by the user's last command).
+    replayed: bool,
+    /// The epoch the running user command began in (its typing is logged there).
+    command_epoch: u64,
+    /// fred's stdin (a file or pipe) has ended: the program reads end of file.
+    stdin_ended: bool,
 }
 
 /// What one exchange with gdb came to: the agent's reply (if any) and the prompt's position.
@@ -66,7 +76,13 @@ impl GdbSession {
             "python import sys; sys.path.insert(0, {:?}); import fred_gdb",
             dir.to_string_lossy()
         );
+        let term = ProgramTerminal::open()?;
+        let tty = term
+            .path()
+            .ok_or_else(|| DebuggerError::Failed("the program's terminal has no name".into()))?;
         let mut args: Vec<OsString> = vec!["-q".into()];
+        args.push("-iex".into());
+        args.push(format!("set inferior-tty {}", tty.display()).into());
         for setting in [
             "set pagination off",
             "set confirm off",
@@ -109,6 +125,10 @@ impl GdbSession {
             new: Vec::new(),
             forward_stdin: config.forward_stdin,
             interrupt_fd: config.interrupt_fd,
+            term,
+            replayed: false,
+            command_epoch: 0,
+            stdin_ended: false,
         };
         let a = s.wait(true, false, out)?;
         s.pos = a.pos;
@@ -120,11 +140,22 @@ impl GdbSession {
     fn wait(&mut self, show: bool, user: bool, out: &mut dyn Output) -> Result<Answer> {
         let mut reply = Value::Null;
         loop {
-            let mut fds = vec![libc::pollfd {
-                fd: self.pty.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
+            let mut fds = vec![
+                libc::pollfd {
+                    fd: self.pty.fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.term.fd(),
+                    events: if self.term.has_pending() {
+                        libc::POLLIN | libc::POLLOUT
+                    } else {
+                        libc::POLLIN
+                    },
+                    revents: 0,
+                },
+            ];
             if let Some(fd) = self.interrupt_fd {
                 fds.push(libc::pollfd {
                     fd,
@@ -144,7 +175,10 @@ impl GdbSession {
             if n < 0 {
                 continue;
             }
-            for p in &fds[1..] {
+            self.term.pump();
+            // The program's output first: what it wrote came before gdb's report of a stop.
+            self.program_output(show, out);
+            for p in &fds[2..] {
                 if p.revents == 0 {
                     continue;
                 }
@@ -156,9 +190,15 @@ impl GdbSession {
                     // SAFETY: reading into a local buffer of the given size.
                     let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
                     if n <= 0 {
-                        self.forward_stdin = false;
+                        // Ctrl-D, or the end of a file or pipe: an end of file for the
+                        // program too (and, for a file or pipe, at every later read).
+                        if !std::io::stdin().is_terminal() {
+                            self.forward_stdin = false;
+                            self.stdin_ended = true;
+                        }
+                        self.term.typed(self.command_epoch, b"\x04");
                     } else {
-                        let _ = self.pty.write(&buf[..n as usize]);
+                        self.term.typed(self.command_epoch, &buf[..n as usize]);
                     }
                 }
             }
@@ -184,11 +224,20 @@ impl GdbSession {
                             DebuggerError::Failed(format!("bad position from the gdb agent: {e}"))
                         })?;
                         self.note_epoch(&pos, &v["recipe"]);
+                        self.program_output(show, out);
                         return Ok(Answer { reply, pos });
                     }
                     Piece::Marker(..) => {}
                 }
             }
+        }
+    }
+
+    /// Passes on (or, in replays, drops) what the program has written.
+    fn program_output(&mut self, show: bool, out: &mut dyn Output) {
+        let bytes = self.term.output();
+        if show && !bytes.is_empty() {
+            out.program(&bytes);
         }
     }
 
@@ -253,6 +302,12 @@ impl GdbSession {
         Ok(())
     }
 
+    /// Types again, for a replay from `from` to `to`, what the program will read on the way.
+    fn replay_input(&mut self, from: &Checkpoint, to: Time) {
+        self.term.replay(from.id, split(from.time).0, split(to).0);
+        self.replayed = true;
+    }
+
     /// Takes on a checkpoint the agent made (`{gdb, time, location}`), for the timeline.
     fn adopt(&mut self, made: &Value, at_stop: bool) {
         let id = self.next_id;
@@ -292,11 +347,11 @@ impl GdbSession {
                     e + 1
                 )));
             }
-            segs.push(json!({"epoch": e, "k": k, "end": recipe}));
+            segs.push(json!({"epoch": e, "k": k, "end": recipe, "input": self.term.has_input(e)}));
             e += 1;
             k = 0;
         }
-        segs.push(json!({"epoch": te, "k": k, "stop_k": tk}));
+        segs.push(json!({"epoch": te, "k": k, "stop_k": tk, "input": self.term.has_input(te)}));
         Ok(segs)
     }
 }
@@ -324,9 +379,22 @@ impl Debugger for GdbSession {
         if let Some(why) = crate::classify::refused(line) {
             return Err(DebuggerError::Refused(format!("{}: {why}.", line.trim())));
         }
+        let (from, _) = split(self.pos.time);
+        self.term.command_starts(from, self.replayed);
+        self.replayed = false;
+        self.command_epoch = from;
+        if self.stdin_ended {
+            self.term.end_of_file(from);
+        }
         let req = json!({"op": "user", "line": line});
         self.send(&req)?;
         let a = self.wait(true, true, out)?;
+        let mut began = from;
+        if let Some(t) = a.reply["start"]["time"].as_u64() {
+            began = split(t).0;
+            self.term.relocate(from, began);
+        }
+        self.term.command_ended(began, split(a.pos.time).0);
         if let Some(e) = a.reply.get("error").and_then(Value::as_str) {
             out.debugger_error(e);
         }
@@ -346,6 +414,7 @@ impl Debugger for GdbSession {
         let id = self.next_id;
         self.next_id += 1;
         self.numbers.insert(id, r["gdb"].as_u64().unwrap_or(0));
+        self.term.checkpoint_taken(id, split(self.pos.time).0);
         Ok(Checkpoint {
             id,
             time: self.pos.time,
@@ -364,6 +433,7 @@ impl Debugger for GdbSession {
     }
 
     fn drop_checkpoint(&mut self, id: CheckpointId) {
+        self.term.forget(id);
         if let Some(n) = self.numbers.remove(&id) {
             let _ = self.request(json!({"op": "drop", "gdb": n}));
         }
@@ -372,6 +442,7 @@ impl Debugger for GdbSession {
     fn goto(&mut self, from: &Checkpoint, time: Time, out: &mut dyn Output) -> Result<Position> {
         let segments = self.segments(from.time, time)?;
         self.restore(from)?;
+        self.replay_input(from, time);
         let r = self.request(json!({"op": "run", "segments": segments}))?;
         self.adopt_all(&r);
         let req = json!({"op": "user", "line": "frame"});
@@ -384,6 +455,7 @@ impl Debugger for GdbSession {
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult> {
         let segments = self.segments(from.time, until)?;
         self.restore(from)?;
+        self.replay_input(from, until);
         let watch = query.watch.as_ref().map(|w| {
             let ctx: Value = serde_json::from_str(&w.context).unwrap_or(Value::Null);
             json!({"expr": w.expr, "base": ctx["base"], "calls": ctx["calls"]})

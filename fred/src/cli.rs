@@ -35,7 +35,10 @@ impl Batch {
         self.batch
             .as_ref()
             .map(|f| {
-                std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))
+                // Bytes that are not UTF-8 become U+FFFD: that line fails, the rest runs.
+                std::fs::read(f)
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                    .with_context(|| format!("cannot read {}", f.display()))
             })
             .transpose()
     }

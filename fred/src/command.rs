@@ -85,13 +85,14 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         match rest.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(ParseError(format!(
-                "{name}: expected a positive count, got '{rest}'"
+                "{name}: expected a positive count, got '{}'",
+                shown(rest)
             ))),
         }
     };
     let number = |name: &str| -> Result<u64, ParseError> {
         rest.parse::<u64>()
-            .map_err(|_| ParseError(format!("{name}: expected a number, got '{rest}'")))
+            .map_err(|_| ParseError(format!("{name}: expected a number, got '{}'", shown(rest))))
     };
     let none = |name: &str, c: Command| -> Result<Command, ParseError> {
         if rest.is_empty() {
@@ -117,10 +118,29 @@ pub fn parse(line: &str) -> Result<Command, ParseError> {
         "fred-help" => none("fred-help", Command::Help),
         "fred-expect" => expectation(rest).map(Command::Expect),
         w if w.starts_with("fred-") || w.starts_with("reverse-") => Err(ParseError(format!(
-            "unknown command '{w}'; fred-help lists fred's commands"
+            "unknown command '{}'; fred-help lists fred's commands",
+            shown(w)
         ))),
         _ => Ok(Command::Debugger(line.to_string())),
     }
+}
+
+/// User text inside an error message: control characters escaped and long text cut, so
+/// that the message stays one short line.
+fn shown(text: &str) -> String {
+    const MAX: usize = 60;
+    let mut out = String::new();
+    for c in text.chars().take(MAX) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if text.chars().count() > MAX {
+        out.push('…');
+    }
+    out
 }
 
 fn expectation(rest: &str) -> Result<Expectation, ParseError> {
@@ -134,7 +154,8 @@ fn expectation(rest: &str) -> Result<Expectation, ParseError> {
         )),
         "line" => arg.parse().map(Expectation::Line).map_err(|_| {
             ParseError(format!(
-                "fred-expect line: expected a line number, got '{arg}'"
+                "fred-expect line: expected a line number, got '{}'",
+                shown(arg)
             ))
         }),
         "function" if !arg.is_empty() => Ok(Expectation::Function(arg.to_string())),
@@ -146,6 +167,34 @@ fn expectation(rest: &str) -> Result<Expectation, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Whatever is typed, parsing neither panics nor answers with more than one short
+        // line; a debugger line is passed on unchanged.
+        #[test]
+        fn any_line_parses_to_a_command_or_a_one_line_error(line in "\\PC*|[ -~\t\r\x00-\x1f]{0,300}") {
+            match parse(&line) {
+                Ok(Command::Debugger(l)) => prop_assert_eq!(l, line),
+                Ok(_) => {}
+                Err(e) => {
+                    prop_assert!(!e.0.contains('\n') && !e.0.contains('\r'), "{:?}", e.0);
+                    prop_assert!(e.0.chars().count() < 200, "{:?}", e.0);
+                }
+            }
+        }
+
+        #[test]
+        fn counts_and_expressions_come_through(n in 1u64..1_000_000, expr in "[a-z_][a-z0-9_.]{0,20}( [<>=]+ [0-9]{1,5})?") {
+            prop_assert_eq!(parse(&format!("rs {n}")), Ok(Command::ReverseStep(n)));
+            prop_assert_eq!(parse(&format!("reverse-next  {n} ")), Ok(Command::ReverseNext(n)));
+            prop_assert_eq!(parse(&format!("rw {expr}")), Ok(Command::ReverseWatch(expr.clone())));
+            prop_assert_eq!(
+                parse(&format!("fred-expect {expr}")).is_ok(),
+                true
+            );
+        }
+    }
 
     #[test]
     fn aliases_counts_and_passthrough() {

@@ -54,6 +54,9 @@ pub fn run(session: &mut Session, history: Option<PathBuf>) -> Result<bool, Read
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
+            Err(ReadlineError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                println!("*** that line is not valid UTF-8 text; it was ignored");
+            }
             Err(e) => return Err(e),
         }
     }
@@ -61,7 +64,12 @@ pub fn run(session: &mut Session, history: Option<PathBuf>) -> Result<bool, Read
         if let Some(dir) = h.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        let _ = rl.save_history(h);
+        if let Err(e) = rl.save_history(h) {
+            eprintln!(
+                "fred: the command history was not saved to {}: {e}",
+                h.display()
+            );
+        }
     }
     Ok(fatal)
 }

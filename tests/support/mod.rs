@@ -330,6 +330,7 @@ pub struct Fred<'a> {
     options: Vec<String>,
     limit: Option<Duration>,
     input: Option<String>,
+    raw_script: Option<Vec<u8>>,
 }
 
 impl<'a> Fred<'a> {
@@ -345,6 +346,7 @@ impl<'a> Fred<'a> {
             options: Vec::new(),
             limit: None,
             input: None,
+            raw_script: None,
         }
     }
 
@@ -385,6 +387,13 @@ impl<'a> Fred<'a> {
         self
     }
 
+    /// The script's bytes as they are (not UTF-8, say) instead of the commands joined; the
+    /// commands given to [`Fred::run`] are then what fred is expected to echo.
+    pub fn raw_script(mut self, bytes: &[u8]) -> Self {
+        self.raw_script = Some(bytes.to_vec());
+        self
+    }
+
     /// What fred's stdin holds (the program's input), instead of nothing.
     pub fn input(mut self, text: &str) -> Self {
         self.input = Some(text.to_string());
@@ -403,7 +412,8 @@ impl<'a> Fred<'a> {
         let script = self.dir.path.join("session.fred");
         let mut text = commands.join("\n");
         text.push('\n');
-        fs::write(&script, text).expect("write the command script");
+        let bytes = self.raw_script.clone().unwrap_or(text.into_bytes());
+        fs::write(&script, bytes).expect("write the command script");
         let mut cmd = Command::new(self.bin);
         cmd.current_dir(&self.dir.path)
             .arg("-x")

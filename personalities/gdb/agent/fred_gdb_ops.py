@@ -7,6 +7,7 @@ the user ran natively runs natively again; in a scan every event is looked at.
 """
 
 import json
+import os
 import re
 import time
 
@@ -643,6 +644,10 @@ class AgentCommand(gdb.Command):
 
     def invoke(self, arg, from_tty):
         agent = self.ops.agent
+        if arg.startswith("@"):  # a request too long for a terminal line, in a file
+            with open(arg[1:]) as f:
+                arg = f.read()
+            os.unlink(f.name)
         req = json.loads(arg)
         if req["op"] == "user":
             emit("reply", self.ops.user(req))
@@ -657,6 +662,20 @@ class AgentCommand(gdb.Command):
         emit("reply", reply)
 
 
+class UserCommand(gdb.Command):
+    """A command the user typed, as is: `fred-user LINE` (the short form of the agent's
+    `user` request, since gdb reads its terminal a byte at a time)."""
+
+    def __init__(self, ops):
+        super().__init__("fred-user", gdb.COMMAND_OBSCURE)
+        self.ops = ops
+
+    def invoke(self, arg, from_tty):
+        emit("reply", self.ops.user({"line": arg}))
+
+
 def register(agent):
     agent.end_bps = {}
-    AgentCommand(Ops(agent))
+    ops = Ops(agent)
+    AgentCommand(ops)
+    UserCommand(ops)

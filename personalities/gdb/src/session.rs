@@ -263,10 +263,19 @@ impl GdbSession {
                 .unwrap_or(false)
     }
 
-    /// Types `fred-agent REQ` at gdb's prompt.
+    /// Types `fred-agent REQ` at gdb's prompt. A terminal takes lines of at most 4095
+    /// bytes, so a longer request goes by a file: `fred-agent @PATH`.
     fn send(&mut self, req: &Value) -> Result<()> {
+        let mut text = req.to_string();
+        if text.len() > 3000 {
+            let path = std::env::temp_dir().join(format!("fred-gdb-{}.json", std::process::id()));
+            std::fs::write(&path, &text).map_err(|e| {
+                DebuggerError::Failed(format!("cannot write {}: {e}", path.display()))
+            })?;
+            text = format!("@{}", path.display());
+        }
         self.pty
-            .write(format!("fred-agent {req}\n").as_bytes())
+            .write(format!("fred-agent {text}\n").as_bytes())
             .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))
     }
 
@@ -386,8 +395,13 @@ impl Debugger for GdbSession {
         if self.stdin_ended {
             self.term.end_of_file(from);
         }
-        let req = json!({"op": "user", "line": line});
-        self.send(&req)?;
+        if line.len() < 3000 && !line.contains(['\n', '\r']) {
+            self.pty
+                .write(format!("fred-user {line}\n").as_bytes())
+                .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
+        } else {
+            self.send(&json!({"op": "user", "line": line}))?;
+        }
         let a = self.wait(true, true, out)?;
         let mut began = from;
         if let Some(t) = a.reply["start"]["time"].as_u64() {

@@ -89,6 +89,65 @@ mod tests {
         assert_eq!(r.last, 12);
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        // The program's bytes (anything, escapes included) with markers among them: however
+        // the reads cut the stream, the same bytes and markers come out, in order.
+        #[test]
+        fn reads_cut_anywhere_give_the_same_bytes_and_markers(
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 1..30).prop_map(Ok),
+                    (1u64..1_000_000).prop_map(Err),
+                ],
+                0..12,
+            ),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let mut bytes = Vec::new();
+            let mut want_markers = Vec::new();
+            for p in &parts {
+                match p {
+                    Ok(b) => bytes.extend_from_slice(b),
+                    Err(n) => {
+                        bytes.extend_from_slice(format!("\x1b]7779;fred-sync;{n}\x07").as_bytes());
+                        want_markers.push(*n);
+                    }
+                }
+            }
+            let mut whole = SyncReader::default();
+            let expected = flatten(whole.feed(&bytes));
+            let mut r = SyncReader::default();
+            let mut got = Vec::new();
+            let mut at = 0;
+            let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+            cuts.sort();
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                got.extend(r.feed(&bytes[at..c]));
+                at = c;
+            }
+            got.extend(r.feed(b""));
+            let got = flatten(got);
+            prop_assert_eq!(&got, &expected);
+            let markers: Vec<u64> = got.iter().filter_map(|p| match p { Piece::Marker(n) => Some(*n), _ => None }).collect();
+            // Program bytes that happen to begin like a marker may swallow one; never invent one.
+            prop_assert!(markers.iter().all(|m| want_markers.contains(m)));
+        }
+    }
+
+    /// Joins adjacent byte pieces, since reads may cut the program's bytes anywhere.
+    fn flatten(pieces: Vec<Piece>) -> Vec<Piece> {
+        let mut out: Vec<Piece> = Vec::new();
+        for p in pieces {
+            match (out.last_mut(), p) {
+                (Some(Piece::Bytes(a)), Piece::Bytes(b)) => a.extend(b),
+                (_, p) => out.push(p),
+            }
+        }
+        out
+    }
+
     #[test]
     fn other_escapes_pass_through() {
         let mut r = SyncReader::default();

@@ -28,17 +28,15 @@ impl Bench {
         Ok(out.to_string_lossy().into_owned())
     }
 
-    /// Plain gdb running `lines` in batch mode; returns its wall time and output.
-    fn plain_gdb(&self, prog: &str, name: &str, lines: &[String]) -> Result<(f64, String)> {
+    /// Plain gdb reading `lines` from its stdin, as if typed; returns its wall time and
+    /// output.
+    fn plain_gdb(&self, prog: &str, lines: &[String]) -> Result<(f64, String)> {
         let mut all = vec!["set pagination off".to_string(), "set confirm off".into()];
         all.extend(lines.iter().cloned());
-        let script = self.script(name, &all)?;
+        all.push("quit".into());
         run_captured(
-            Command::new("gdb")
-                .args(["-q", "-nx", "-batch", "-x"])
-                .arg(script)
-                .arg(prog),
-            None,
+            Command::new("gdb").args(["-q", "-nx"]).arg(prog),
+            Some(&(all.join("\n") + "\n")),
             LIMIT,
         )
     }
@@ -52,7 +50,7 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
     let script = b.script("gdb-forward.fred", &cmds)?;
     let (mut plain, mut fred) = (Vec::new(), Vec::new());
     for _ in 0..b.reps {
-        plain.push(b.plain_gdb(&prog, "gdb-forward.gdb", &cmds)?.0);
+        plain.push(b.plain_gdb(&prog, &cmds)?.0);
         fred.push(b.timed(
             Command::new(&b.fred_gdb).arg("-x").arg(&script).arg(&prog),
             None,
@@ -68,7 +66,7 @@ pub fn reverse_step_ms(b: &Bench) -> Result<f64> {
         "gdb-rs.fred",
         &["break 22".into(), "run".into(), "reverse-step".into()],
     )?;
-    let limit = Duration::from_secs(if b.reps > 3 { 600 } else { 60 });
+    let limit = Duration::from_secs(if b.reps > 3 { 180 } else { 60 });
     let mut times = Vec::new();
     for _ in 0..b.reps.min(3) {
         let r = b.fred_json_within(&b.fred_gdb, &script, &prog, &[], &[], limit)?;
@@ -107,7 +105,7 @@ pub fn reverse_watch_vs_record_full(b: &Bench) -> Result<f64> {
     // A recording takes the better part of a minute, so fewer repetitions.
     let (mut recorded, mut fred) = (Vec::new(), Vec::new());
     for _ in 0..b.reps.div_ceil(2) {
-        let (took, out) = b.plain_gdb(&prog, "gdb-record.gdb", &record)?;
+        let (took, out) = b.plain_gdb(&prog, &record)?;
         if !out.contains("40\t    head->next->next = ") {
             bail!("record full did not go back to line 40:\n{out}");
         }

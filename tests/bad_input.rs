@@ -1,0 +1,127 @@
+//! Bad input to both binaries: each bad line gets a one-line error, and the session goes
+//! on intact (the next commands, reverse ones included, work as if nothing happened).
+
+mod support;
+
+use support::{Fred, TestDir};
+
+const PY: &str = r#"
+x = 1
+x = 2
+x = 3
+"#;
+
+const C: &str = r#"int x;
+
+int main(void) {
+    x = 1;
+    x = 2;
+    x = 3;
+    return 0;
+}
+"#;
+
+/// A line of 100,000 characters: an expression nested too deep for Python's compiler,
+/// too long for any use.
+fn huge() -> String {
+    format!("p {}1", "1+".repeat(50_000))
+}
+
+#[test]
+fn fred_pdb_survives_bad_lines() {
+    let dir = TestDir::new("bad-pdb");
+    let prog = dir.program(PY);
+    let huge = huge();
+    let commands = [
+        "next",
+        "p \"unbalanced",
+        "p 1/0",
+        "p 1\u{1}",
+        huge.as_str(),
+        "p \u{FFFD}\u{FFFD}",
+        "rs 99999999999999999999",
+        "fred-goto -1",
+        "fred-expect line x",
+        "next",
+        "rs",
+        "p x",
+    ];
+    let mut script = Vec::new();
+    for c in commands {
+        if c.starts_with("p \u{FFFD}") {
+            script.extend_from_slice(b"p \xff\xfe");
+        } else {
+            script.extend_from_slice(c.as_bytes());
+        }
+        script.push(b'\n');
+    }
+    let run = Fred::new(&dir)
+        .options(&["--keep-going"])
+        .raw_script(&script)
+        .run(&commands);
+    run[0].assert_at(&prog, 2, "<module>");
+    run[1].assert_error("SyntaxError");
+    run[2].assert_error("ZeroDivisionError");
+    run[3].assert_error("");
+    run[4].assert_error("");
+    run[5].assert_error("");
+    run[6].assert_error("count");
+    run[7].assert_error("fred-goto");
+    run[8].assert_error("line");
+    for i in 1..=8 {
+        assert_eq!(run[i].pos(), run[0].pos(), "{:?} moved", run[i].command);
+    }
+    run[9].assert_at(&prog, 3, "<module>");
+    run[10].assert_at(&prog, 2, "<module>");
+    run[11].assert_value("1");
+}
+
+#[test]
+fn fred_gdb_survives_bad_lines() {
+    let dir = TestDir::new("bad-gdb");
+    let src = dir.c_program(C);
+    let huge = format!("p {}1", "1+".repeat(20_000));
+    let commands = [
+        "break 5",
+        "run",
+        "p \"unbalanced",
+        "p 1/0",
+        "p 1\u{1}",
+        huge.as_str(),
+        "p \u{FFFD}\u{FFFD}",
+        "rs 99999999999999999999",
+        "fred-restart -1",
+        "next",
+        "rs",
+        "p x",
+    ];
+    let mut script = Vec::new();
+    for c in commands {
+        if c.starts_with("p \u{FFFD}") {
+            script.extend_from_slice(b"p \xff\xfe");
+        } else {
+            script.extend_from_slice(c.as_bytes());
+        }
+        script.push(b'\n');
+    }
+    let run = Fred::new(&dir)
+        .gdb()
+        .options(&["--keep-going"])
+        .raw_script(&script)
+        .run(&commands);
+    run[1].assert_at(&src, 5, "main");
+    run[2].assert_error("unterminated");
+    run[3].assert_error("division by zero");
+    run[4].assert_error("invalid character");
+    run[6].assert_error("");
+    run[7].assert_error("count");
+    run[8].assert_error("fred-restart");
+    for i in 2..=8 {
+        assert_eq!(run[i].pos(), run[1].pos(), "{:?} moved", run[i].command);
+    }
+    assert!(run[5].error.is_none(), "{:?}", run[5].error);
+    assert!(run[5].output.contains("20001"), "{:?}", run[5].output);
+    run[9].assert_at(&src, 6, "main");
+    run[10].assert_at(&src, 5, "main");
+    run[11].assert_value("$2 = 1");
+}

@@ -409,10 +409,12 @@ impl Session {
         out: &mut dyn Output,
     ) -> Result<Position, DebuggerError> {
         let pos = loop {
-            let ck =
-                self.tl.restore_point(time).cloned().ok_or_else(|| {
-                    DebuggerError::Failed(format!("no checkpoint before t={time}"))
-                })?;
+            // Without a checkpoint (all killed from outside) nothing can be reached again.
+            let ck = self.tl.restore_point(time).cloned().ok_or_else(|| {
+                DebuggerError::Gone(format!(
+                    "no checkpoint is left to reach t={time} (their processes are gone)"
+                ))
+            })?;
             match self.dbg.goto(&ck, time, out) {
                 // Killed from outside: forget it and use the one before.
                 Err(DebuggerError::CheckpointLost(id)) => self.tl.remove(id),

@@ -27,6 +27,19 @@ KEYWORDS = {"sizeof", "int", "char", "long", "short", "unsigned", "signed", "flo
 CHECKPOINT_EVERY = 0.5
 
 
+def checkpoint_alive(number):
+    """Whether the process of gdb's checkpoint `number` still exists."""
+    for line in run_quietly("info checkpoints").splitlines():
+        m = re.match(r"\s*\*?\s*(\d+)\s.*?(?:process|LWP) (\d+)", line)
+        if m and int(m.group(1)) == number:
+            try:
+                with open("/proc/%s/stat" % m.group(2)) as f:
+                    return ") Z " not in f.read()
+            except OSError:
+                return False
+    return False
+
+
 class Interrupted(Exception):
     pass
 
@@ -374,6 +387,13 @@ class Ops:
         return {"gdb": new[-1]}
 
     def restore(self, req):
+        if not checkpoint_alive(req["gdb"]):
+            # Killed from outside: gdb cannot switch to it; fred forgets it.
+            try:
+                run_quietly("delete checkpoint %d" % req["gdb"])
+            except gdb.error:
+                pass
+            return {"lost": True}
         _, live = checkpoint_numbers()
         run_quietly("restart %d" % req["gdb"])
         if live not in (None, 0, req["gdb"]):

@@ -305,6 +305,10 @@ impl GdbSession {
         };
         let (epoch, k) = split(ck.time);
         let r = self.request(json!({"op": "restore", "gdb": number, "epoch": epoch, "k": k}))?;
+        if r["lost"].as_bool() == Some(true) {
+            self.numbers.remove(&ck.id);
+            return Err(DebuggerError::CheckpointLost(ck.id));
+        }
         if let Some(n) = r["gdb"].as_u64() {
             self.numbers.insert(ck.id, n);
         }

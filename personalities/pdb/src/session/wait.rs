@@ -302,10 +302,8 @@ impl PdbSession {
                 json!({"settings": settings, "then": then, "input": input, "values": values,
                        "sync_from": self.sync.last}),
             )
-            .map_err(|e| match e {
-                fred_ckpt::CkptError::NoSnapshot(id) => DebuggerError::CheckpointLost(id),
-                e => DebuggerError::Failed(format!("cannot restore checkpoint {}: {e}", from.id)),
-            })?;
+            // Its connection is gone too when its process was killed.
+            .map_err(|_| DebuggerError::CheckpointLost(from.id))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut sink = Discard;
         let mut visible = false;
@@ -316,6 +314,13 @@ impl PdbSession {
                     Ok(_) | Err(DebuggerError::Gone(_)) => {}
                     Err(e) => return Err(e),
                 }
+                if self.lost.contains(&from.id) {
+                    // Its process was killed from outside: it will never answer.
+                    return Err(DebuggerError::CheckpointLost(from.id));
+                }
+            }
+            if self.lost.contains(&from.id) {
+                return Err(DebuggerError::CheckpointLost(from.id));
             }
         }
         Err(DebuggerError::Failed(format!(

@@ -1,0 +1,151 @@
+//! Long sessions: 10,000 commands, and (for Python) over a thousand automatic checkpoints,
+//! keep the number of checkpoints and processes bounded by thinning, and reverse commands
+//! at the end still land where they should.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{processes_mentioning, Fred, TestDir};
+
+const MAX_CHECKPOINTS: usize = 48;
+
+/// The number in `Checkpoints (N):` of a `fred-history` reply.
+fn checkpoints_listed(output: &str) -> usize {
+    output
+        .split("Checkpoints (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoint count in {output:?}"))
+}
+
+/// Runs `commands`, the last of which pauses; while it pauses, counts the session's
+/// processes. Returns the replies (JSON) and that count.
+fn run_counting(fred: Fred, dir: &TestDir, commands: &[&str]) -> (Vec<serde_json::Value>, usize) {
+    let mut child = fred.spawn(commands);
+    let replies = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(dir.path.join("stdout.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while replies().len() < commands.len() - 1 {
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the session ended or stalled after {} replies",
+            replies().len()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let count = processes_mentioning(dir.as_str()).len();
+    let status = child.wait().unwrap();
+    let got = replies();
+    assert!(status.success(), "{status}");
+    assert_eq!(got.len(), commands.len());
+    for r in &got {
+        assert!(
+            r["error"].is_null(),
+            "{} failed: {}",
+            r["command"],
+            r["error"]
+        );
+    }
+    (got, count)
+}
+
+fn line(r: &serde_json::Value) -> u64 {
+    r["location"]["line"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn ten_thousand_pdb_commands_and_a_thousand_checkpoints_stay_bounded() {
+    let dir = TestDir::new("long-pdb");
+    let prog = dir.program(
+        r#"
+total = 0
+for i in range(2500000):
+    total += i
+marker = 1
+for j in range(100000):
+    total -= 1
+print(total)
+"#,
+    );
+    let mut commands = vec!["break 5".to_string(), "continue".to_string()];
+    commands.push("fred-history".into());
+    for i in 0..10_000 {
+        commands.push(if i % 100 == 99 { "rs" } else { "next" }.into());
+    }
+    commands.push("fred-history".into());
+    commands.push("rs".into());
+    commands.push("p j".into());
+    commands.push("!import time; time.sleep(1)".into());
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let fred = Fred::new(&dir).options(&["--checkpoint-interval", "1"]);
+    let (run, processes) = run_counting(fred, &dir, &commands);
+    let n = commands.len();
+    assert_eq!(line(&run[1]), 5);
+    // Mid-run checkpoints every millisecond of the first loop (about 1,200 of them, one
+    // every 3 ms or so): far more than are kept.
+    let listed = |r: &serde_json::Value| checkpoints_listed(r["output"].as_str().unwrap_or(""));
+    assert!(listed(&run[2]) <= MAX_CHECKPOINTS, "{}", run[2]["output"]);
+    assert!(
+        listed(&run[n - 4]) <= MAX_CHECKPOINTS,
+        "{}",
+        run[n - 4]["output"]
+    );
+    // The checkpoints' processes, the live one, the holder and fred: no more.
+    assert!(processes <= MAX_CHECKPOINTS + 3, "{processes} processes");
+    // 9,900 nexts and 100 reverse-steps, then one more: the 9,799th line after the
+    // second loop's first test (line 5), its body with j = 4,899.
+    assert_eq!(line(&run[n - 3]), 6, "{}", run[n - 3]);
+    assert_eq!(
+        run[n - 2]["output"].as_str(),
+        Some("4899\n"),
+        "{}",
+        run[n - 2]
+    );
+    let _ = prog;
+}
+
+#[test]
+fn ten_thousand_gdb_commands_stay_bounded() {
+    let dir = TestDir::new("long-gdb");
+    let src = dir.c_program(
+        r#"#include <unistd.h>
+
+int main(void) {
+    long total = 0;
+    for (long j = 0; j < 100000; j++)
+        total += j;
+    return (int)total;
+}
+"#,
+    );
+    let mut commands = vec!["break 5".to_string(), "run".to_string()];
+    for i in 0..10_000 {
+        commands.push(if i % 100 == 99 { "rs" } else { "next" }.into());
+    }
+    commands.push("fred-history".into());
+    commands.push("rs".into());
+    commands.push("p j".into());
+    commands.push("shell sleep 1".into());
+    let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+    let (run, processes) = run_counting(Fred::new(&dir).gdb(), &dir, &commands);
+    let n = commands.len();
+    let listed = checkpoints_listed(run[n - 4]["output"].as_str().unwrap_or(""));
+    assert!(listed <= MAX_CHECKPOINTS, "{}", run[n - 4]["output"]);
+    // The checkpoints' copies, the live program, gdb and fred: no more.
+    assert!(processes <= MAX_CHECKPOINTS + 3, "{processes} processes");
+    assert_eq!(line(&run[n - 3]), 6, "{}", run[n - 3]);
+    assert_eq!(
+        run[n - 2]["output"].as_str(),
+        Some("$1 = 4899\n"),
+        "{}",
+        run[n - 2]
+    );
+    let _ = src;
+}

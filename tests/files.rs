@@ -58,3 +58,72 @@ int main(void) {
     let log = std::fs::read_to_string(dir.path.join("log.txt")).unwrap();
     assert_eq!(log, "first\nsecond\nthird\n");
 }
+
+/// Goes on to line 13 only if `flag.txt` says 1.
+const C_READS_A_FLAG: &str = r#"#include <stdio.h>
+
+int path;
+
+int main(void) {
+    FILE *f = fopen("flag.txt", "r");
+    int flag = fgetc(f);
+    fclose(f);
+    if (flag != '1')
+        return 2;
+    path = 1;
+    path += 10;
+    return 0;
+}
+"#;
+
+#[test]
+fn a_replay_that_cannot_get_back_is_an_error_not_a_wrong_past() {
+    // The file's contents are not part of a checkpoint: changed behind fred's back, the
+    // replay takes the other path and never reaches the stop it must end at; fred says so,
+    // and stays where it was.
+    let dir = TestDir::new("files-diverge-gdb");
+    std::fs::write(dir.path.join("flag.txt"), "1").unwrap();
+    let src = dir.c_program(C_READS_A_FLAG);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 12",
+        "run",
+        "next",
+        "shell echo 2 > flag.txt",
+        "reverse-step",
+        "reverse-step",
+        "p path",
+    ]);
+    run[2].assert_at(&src, 13, "main");
+    run[4].assert_at(&src, 12, "main");
+    run[5].assert_error("ended before");
+    run[6].assert_value("$1 = 1");
+}
+
+#[test]
+fn a_python_replay_that_goes_elsewhere_is_reported_with_both_places() {
+    let dir = TestDir::new("files-diverge-pdb");
+    std::fs::write(dir.path.join("flag.txt"), "1").unwrap();
+    let prog = dir.program(
+        r#"
+flag = open("flag.txt").read()
+if flag == "1":
+    path = 1
+else:
+    path = 2
+    path += 1
+path += 10
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 7",
+        "continue",
+        "!open('flag.txt', 'w').write('2')",
+        "reverse-step",
+        "p path",
+    ]);
+    run[1].assert_at(&prog, 7, "<module>");
+    let e = run[3].assert_error("replay diverged");
+    assert!(e.contains("prog.py:6") && e.contains("prog.py:7"), "{e}");
+    assert_eq!(run[3].line(), 7, "stayed where it was");
+    run[4].assert_value("1");
+}

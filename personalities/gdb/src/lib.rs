@@ -21,4 +21,8 @@ pub use session::{GdbConfig, GdbSession};
 pub const AGENT_FILES: &[(&str, &str)] = &[
     ("fred_gdb.py", include_str!("../agent/fred_gdb.py")),
     ("fred_gdb_ops.py", include_str!("../agent/fred_gdb_ops.py")),
+    (
+        "fred_gdb_scan.py",
+        include_str!("../agent/fred_gdb_scan.py"),
+    ),
 ];

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::IsTerminal;
 use std::os::fd::RawFd;
 
 use fred_ckpt::Pty;
@@ -12,8 +11,10 @@ use fred_personality::{
 };
 use serde_json::{json, Value};
 
-use crate::markers::{MarkerReader, Piece};
+use crate::markers::MarkerReader;
 use crate::terminal::ProgramTerminal;
+
+mod exchange;
 
 /// How to start a gdb session.
 #[derive(Clone, Debug)]
@@ -60,12 +61,6 @@ pub struct GdbSession {
     command_epoch: u64,
     /// fred's stdin (a file or pipe) has ended: the program reads end of file.
     stdin_ended: bool,
-}
-
-/// What one exchange with gdb came to: the agent's reply (if any) and the prompt's position.
-struct Answer {
-    reply: Value,
-    pos: Position,
 }
 
 impl GdbSession {
@@ -133,168 +128,6 @@ impl GdbSession {
         let a = s.wait(true, false, out)?;
         s.pos = a.pos;
         Ok(s)
-    }
-
-    /// Reads gdb's output until its next prompt. `show`: pass gdb's and the program's text
-    /// on; `user`: a user command is running (typing goes to the program, Ctrl-C to it).
-    fn wait(&mut self, show: bool, user: bool, out: &mut dyn Output) -> Result<Answer> {
-        let mut reply = Value::Null;
-        loop {
-            let mut fds = vec![
-                libc::pollfd {
-                    fd: self.pty.fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: self.term.fd(),
-                    events: if self.term.has_pending() {
-                        libc::POLLIN | libc::POLLOUT
-                    } else {
-                        libc::POLLIN
-                    },
-                    revents: 0,
-                },
-            ];
-            if let Some(fd) = self.interrupt_fd {
-                fds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-            }
-            if user && self.forward_stdin {
-                fds.push(libc::pollfd {
-                    fd: 0,
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-            }
-            // SAFETY: `fds` is a valid array of pollfd of the given length.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
-            if n < 0 {
-                continue;
-            }
-            self.term.pump();
-            // The program's output first: what it wrote came before gdb's report of a stop.
-            self.program_output(show, out);
-            for p in &fds[2..] {
-                if p.revents == 0 {
-                    continue;
-                }
-                if Some(p.fd) == self.interrupt_fd {
-                    drain(p.fd);
-                    let _ = self.pty.write(b"\x03");
-                } else {
-                    let mut buf = [0u8; 4096];
-                    // SAFETY: reading into a local buffer of the given size.
-                    let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-                    if n <= 0 {
-                        // Ctrl-D, or the end of a file or pipe: an end of file for the
-                        // program too (and, for a file or pipe, at every later read).
-                        if !std::io::stdin().is_terminal() {
-                            self.forward_stdin = false;
-                            self.stdin_ended = true;
-                        }
-                        self.term.typed(self.command_epoch, b"\x04");
-                    } else {
-                        self.term.typed(self.command_epoch, &buf[..n as usize]);
-                    }
-                }
-            }
-            let bytes = self.pty.read_available();
-            if bytes.is_empty() {
-                if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 || !self.alive() {
-                    return Err(DebuggerError::Gone("gdb exited".into()));
-                }
-                continue;
-            }
-            for piece in self.reader.feed(&bytes) {
-                match piece {
-                    Piece::Text(t) if show => out.debugger(&String::from_utf8_lossy(&t)),
-                    Piece::Text(_) => {}
-                    Piece::Marker(kind, payload) if kind == "reply" => {
-                        reply = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                    }
-                    Piece::Marker(kind, payload) if kind == "prompt" => {
-                        let v: Value = serde_json::from_str(&payload).map_err(|e| {
-                            DebuggerError::Failed(format!("bad prompt from the gdb agent: {e}"))
-                        })?;
-                        let pos: Position = serde_json::from_value(v.clone()).map_err(|e| {
-                            DebuggerError::Failed(format!("bad position from the gdb agent: {e}"))
-                        })?;
-                        self.note_epoch(&pos, &v["recipe"]);
-                        self.program_output(show, out);
-                        return Ok(Answer { reply, pos });
-                    }
-                    Piece::Marker(..) => {}
-                }
-            }
-        }
-    }
-
-    /// Passes on (or, in replays, drops) what the program has written.
-    fn program_output(&mut self, show: bool, out: &mut dyn Output) {
-        let bytes = self.term.output();
-        if show && !bytes.is_empty() {
-            out.program(&bytes);
-        }
-    }
-
-    /// A user command that ran the program started a new epoch: remember how to reach it.
-    fn note_epoch(&mut self, pos: &Position, recipe: &Value) {
-        let (epoch, _) = split(pos.time);
-        let epoch = epoch as usize;
-        if epoch >= self.recipes.len() || !recipe.is_null() {
-            self.recipes.truncate(epoch);
-            while self.recipes.len() < epoch {
-                self.recipes.push(Value::Null);
-            }
-            self.recipes.push(recipe.clone());
-        }
-    }
-
-    fn alive(&self) -> bool {
-        // SAFETY: signal 0 only checks that the process exists.
-        let exists = unsafe { libc::kill(self.pid, 0) } == 0;
-        exists
-            && std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
-                .map(|s| !s.contains(") Z "))
-                .unwrap_or(false)
-    }
-
-    /// Types `fred-agent REQ` at gdb's prompt. A terminal takes lines of at most 4095
-    /// bytes, so a longer request goes by a file: `fred-agent @PATH`.
-    fn send(&mut self, req: &Value) -> Result<()> {
-        let mut text = req.to_string();
-        if text.len() > 3000 {
-            let path = std::env::temp_dir().join(format!("fred-gdb-{}.json", std::process::id()));
-            std::fs::write(&path, &text).map_err(|e| {
-                DebuggerError::Failed(format!("cannot write {}: {e}", path.display()))
-            })?;
-            text = format!("@{}", path.display());
-        }
-        self.pty
-            .write(format!("fred-agent {text}\n").as_bytes())
-            .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))
-    }
-
-    /// Sends a request to the agent and waits for its reply (gdb's text is not shown).
-    fn request(&mut self, req: Value) -> Result<Value> {
-        self.send(&req)?;
-        let a = self.wait(false, false, &mut fred_personality::Discard)?;
-        // FRED_TRACE=1 logs the exchanges with the agent to stderr, for work on fred.
-        if std::env::var_os("FRED_TRACE").is_some() {
-            eprintln!("[fred] {req}\n[fred] -> {}", a.reply);
-        }
-        self.pos = a.pos;
-        if a.reply.get("interrupted").is_some() {
-            return Err(DebuggerError::Interrupted);
-        }
-        if let Some(e) = a.reply.get("error").and_then(Value::as_str) {
-            return Err(DebuggerError::Failed(e.to_string()));
-        }
-        Ok(a.reply)
     }
 
     /// Restores checkpoint `ck`: gdb's copy becomes the live process and a fresh copy of
@@ -367,12 +200,6 @@ impl GdbSession {
         segs.push(json!({"epoch": te, "k": k, "stop_k": tk, "input": self.term.has_input(te)}));
         Ok(segs)
     }
-}
-
-fn drain(fd: RawFd) {
-    let mut buf = [0u8; 64];
-    // SAFETY: reading into a local buffer from a non-blocking descriptor.
-    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
 }
 
 impl Debugger for GdbSession {

@@ -94,6 +94,8 @@ fn fred_gdb_survives_bad_lines() {
         "next",
         "rs",
         "p x",
+        "p 1 + \\",
+        "p 2",
     ];
     let mut script = Vec::new();
     for c in commands {
@@ -124,4 +126,7 @@ fn fred_gdb_survives_bad_lines() {
     run[9].assert_at(&src, 6, "main");
     run[10].assert_at(&src, 5, "main");
     run[11].assert_value("$2 = 1");
+    // A trailing backslash would make gdb wait for the rest of the line.
+    run[12].assert_error("invalid character");
+    run[13].assert_value("$3 = 2");
 }

@@ -226,7 +226,9 @@ impl Debugger for GdbSession {
         if self.stdin_ended {
             self.term.end_of_file(from);
         }
-        if line.len() < 3000 && !line.contains(['\n', '\r']) {
+        // A line gdb would continue (a trailing backslash) or that a terminal cannot carry
+        // goes inside a JSON request instead.
+        if line.len() < 3000 && !line.contains(['\n', '\r']) && !line.trim_end().ends_with('\\') {
             self.pty
                 .write(format!("fred-user {line}\n").as_bytes())
                 .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;

@@ -145,6 +145,8 @@ impl GdbSession {
         if let Some(n) = r["gdb"].as_u64() {
             self.numbers.insert(ck.id, n);
         }
+        // The live process just deleted may have been reparented to fred, the subreaper.
+        fred_ckpt::reap_children();
         Ok(())
     }
 
@@ -283,6 +285,8 @@ impl Debugger for GdbSession {
         self.term.forget(id);
         if let Some(n) = self.numbers.remove(&id) {
             let _ = self.request(json!({"op": "drop", "gdb": n}));
+            // A checkpoint whose parent has gone was reparented to fred, the subreaper.
+            fred_ckpt::reap_children();
         }
     }
 

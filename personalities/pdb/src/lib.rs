@@ -27,6 +27,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "channel.py",
     "debugger.py",
     "forks.py",
+    "frozen.py",
     "nondet.py",
     "scan.py",
     "settings.py",

@@ -14,6 +14,13 @@ class Channel:
         self.buf = b""
         self.send(hello)
 
+    @classmethod
+    def adopt(cls, sock, buf):
+        """A connection already open (and announced), with bytes already read from it."""
+        chan = cls.__new__(cls)
+        chan.sock, chan.buf = sock, buf
+        return chan
+
     def send(self, obj):
         try:
             self.sock.sendall(json.dumps(obj).encode() + b"\n")

@@ -6,7 +6,7 @@ import stat
 import sys
 from time import monotonic, sleep  # bound before nondet.install patches the module
 
-from . import nondet
+from . import frozen, nondet
 from .channel import Channel
 from .forks import agent_fork
 
@@ -63,30 +63,38 @@ class SnapshotMixin:
             return None
         offsets = _file_offsets()
         rstate = nondet.random_state()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = agent_fork()
-        if pid:
-            self.last_snapshot_wall = monotonic()
-            if at_stop:
-                self.chan.send({"reply": {"snapshot_pid": pid}})
-            return None
-        nondet.restore_random(rstate)
-        return self.snapshot_main(at_stop, offsets, frame, event, rstate)
-
-    def snapshot_main(self, at_stop, offsets, frame, event, rstate):
-        """The frozen snapshot: wait for resume requests, fork a live copy for each."""
-        old_sigint = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        self.chan.close()
         if at_stop:
             here = self.state()
         else:
             here = {"time": self.t, "kind": "running", "event": event,
                     "location": {"file": self.canonic(frame.f_code.co_filename),
                                  "line": frame.f_lineno, "function": frame.f_code.co_name}}
-        chan = Channel(self.sock_path, {"hello": "snapshot", "pid": os.getpid(),
-                                        "at_stop": at_stop, "state": here})
+        hello = {"hello": "snapshot", "at_stop": at_stop, "state": here}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        woken = frozen.fork_waiting(self.sock_path, hello, self.chan.sock.fileno())
+        if woken is None:
+            pid = agent_fork()
+            if pid == 0:
+                # An ordinary fork: the copy announces itself.
+                nondet.restore_random(rstate)
+                self.chan.close()
+                chan = Channel(self.sock_path, dict(hello, pid=os.getpid()))
+                return self.snapshot_main(chan, offsets, rstate)
+        else:
+            pid, first = woken
+            if pid == 0:
+                self.chan.sock.detach()  # (closed from C already)
+                return self.snapshot_main(Channel.adopt(*first), offsets, rstate)
+        self.last_snapshot_wall = monotonic()
+        if at_stop:
+            self.chan.send({"reply": {"snapshot_pid": pid}})
+        return None
+
+    def snapshot_main(self, chan, offsets, rstate):
+        """The frozen snapshot: wait for resume requests, fork a live copy for each."""
+        old_sigint = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         while True:
             req = chan.recv()
             if req.get("fred") != "resume":

@@ -55,6 +55,31 @@ def fullname(symtab):
     return name
 
 
+_SOURCES = {}
+
+
+def program_sources(objfile):
+    """The source files of the program's objfile. `info sources` lists those of every
+    objfile loaded, and once the C library's debug information is in, that takes a fifth
+    of a second: so it is asked as soon as the program's own objfile loads (see
+    Agent._on_objfile), when the program is all there is."""
+    known = _SOURCES.get(objfile)
+    if known is not None:
+        return known
+    text = gdb.execute("info sources", to_string=True)
+    sources = []
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.endswith(":") and not line.startswith("("):
+            section = line[:-1]
+            continue
+        if section == objfile and line:
+            sources.extend(s.strip() for s in line.split(","))
+    _SOURCES[objfile] = sources
+    return sources
+
+
 class Program:
     """The program's own code: its line-table entries and functions, from the main objfile."""
 
@@ -66,17 +91,7 @@ class Program:
         self.bounds = []  # every line-table pc, sorted: where each line's code ends
         self.calls = {}  # pc -> whether its line calls code outside the program
         self.sources = set()
-        objfile = gdb.current_progspace().filename
-        text = gdb.execute("info sources", to_string=True)
-        sources = []
-        section = None
-        for raw in text.splitlines():
-            line = raw.strip()
-            if line.endswith(":") and not line.startswith("("):
-                section = line[:-1]
-                continue
-            if section == objfile and line:
-                sources.extend(s.strip() for s in line.split(","))
+        sources = program_sources(gdb.current_progspace().filename)
         seen = set()
         for src in sources:
             if not src.endswith((".c", ".cc", ".cpp", ".cxx", ".C")):
@@ -226,7 +241,14 @@ class Agent:
         else:
             self.stop_info = ("step", None)
 
-    def _on_objfile(self, _event):
+    def _on_objfile(self, event):
+        name = event.new_objfile.filename
+        if name == gdb.current_progspace().filename:
+            _SOURCES.pop(name, None)  # (re-read: the program may have been rebuilt)
+            try:
+                program_sources(name)
+            except gdb.error:
+                pass
         if self.exit_bp is None:
             try:
                 self.exit_bp = gdb.Breakpoint("_exit", internal=True)
@@ -362,6 +384,9 @@ class Agent:
 
 
 AGENT = Agent()
+if gdb.current_progspace().filename:
+    # The program was loaded before this agent was (gdb's command line names it).
+    program_sources(gdb.current_progspace().filename)
 # A fault stays pending in gdb across `restart`, and would be delivered to the next copy
 # run; not passing faults to the program keeps every replay clean. (The program stops at
 # a fault as under plain gdb; fred does not run it on past one.)

@@ -14,7 +14,7 @@ def watch_hook(agent, s, frame0):
     """Build the per-event function for the scan state `s` (which holds the query), starting
     at `frame0`. It has a `finish(frame)` attribute for the end of the stretch."""
     w = watchlib.from_spec(s["watch"])
-    local, wdepth, floor, evaluate = w.local, w.depth, s.get("floor"), w.value_in
+    local, wdepth, floor, evaluate = w.local, w.depth, s.get("floor"), w.evaluator()
     same, stuck_error = watchlib.same, watchlib.Stuck
     d = s["d"]
     prev = None

@@ -1,0 +1,160 @@
+//! The search under every reverse command: the last stops before a time that match a
+//! query, found stretch by stretch from the newest checkpoint back.
+
+use fred_personality::{
+    Checkpoint, Debugger, DebuggerError, EventKind, Found, Location, Query, ScanResult, StopKind,
+    Time,
+};
+
+use crate::timeline::Timeline;
+
+/// The last matches of a search, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct Search {
+    /// The matches (at most the query's `keep`), oldest first.
+    pub found: Vec<Found>,
+    /// The frame the query was tied to was entered inside the searched history, so no
+    /// earlier match can belong to it.
+    pub broke: bool,
+    /// When `broke`: the first stop in that frame.
+    pub entry: Option<Found>,
+}
+
+/// Finds the last `q.keep` stops before `before` that match `q`, scanning the stretches
+/// between checkpoints from the newest back, and stopping as soon as enough are found.
+/// `at_before` is where the program stands at `before`, if known: every stretch must end
+/// where the recorded history says, or the scan went off course. A watched expression whose
+/// evaluation did that (side effects) is evaluated in throwaway copies from then on.
+pub fn find_last(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    before: Time,
+    at_before: Option<&Landmark>,
+    q: &Query,
+) -> Result<Search, DebuggerError> {
+    loop {
+        match search(dbg, tl, before, at_before, q) {
+            Err(DebuggerError::CheckpointLost(_)) => continue,
+            r => return r,
+        }
+    }
+}
+
+fn search(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    before: Time,
+    at_before: Option<&Landmark>,
+    q: &Query,
+) -> Result<Search, DebuggerError> {
+    let mut out = Search::default();
+    let mut q = q.clone();
+    let mut upper = before;
+    let mut expect = at_before.cloned();
+    for ck in tl.before(before) {
+        if ck.time >= upper {
+            continue;
+        }
+        let mut r = scan(dbg, tl, &ck, upper, &q, out.found.len())?;
+        if !on_course(&r, expect.as_ref()) {
+            if let Some(w) = q.watch.as_mut().filter(|w| !w.isolated) {
+                w.isolated = true;
+                r = scan(dbg, tl, &ck, upper, &q, out.found.len())?;
+            }
+            if !on_course(&r, expect.as_ref()) {
+                return Err(DebuggerError::Failed(format!(
+                    "replay diverged: the search from t={} reached t={} at {}, not at {}",
+                    ck.time,
+                    upper,
+                    r.reached.map_or("?".into(), |l| l.to_string()),
+                    expect.map_or("?".into(), |l| l.location.to_string()),
+                )));
+            }
+        }
+        if let Some(e) = r.error {
+            return Err(DebuggerError::Refused(e));
+        }
+        let mut found = r.found;
+        found.append(&mut out.found);
+        out.found = found;
+        if r.broke {
+            out.broke = true;
+            out.entry = r.entry;
+            break;
+        }
+        if out.found.len() >= q.keep {
+            break;
+        }
+        upper = ck.time;
+        expect = ck.location.clone().map(|location| Landmark {
+            location,
+            event: ck.event,
+        });
+    }
+    Ok(out)
+}
+
+/// One stretch of [`find_last`]: scan from `ck` to `upper` for what is still wanted.
+fn scan(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    ck: &Checkpoint,
+    upper: Time,
+    q: &Query,
+    have: usize,
+) -> Result<ScanResult, DebuggerError> {
+    let want = Query {
+        keep: q.keep - have,
+        ..q.clone()
+    };
+    let r = match dbg.scan(ck, upper, &want) {
+        Err(DebuggerError::CheckpointLost(id)) => {
+            // Killed from outside: forget it; the search is redone without it.
+            tl.remove(id);
+            return Err(DebuggerError::CheckpointLost(id));
+        }
+        r => r?,
+    };
+    for new in dbg.new_checkpoints() {
+        tl.add(new, false);
+    }
+    Ok(r)
+}
+
+/// Where the recorded history has the program standing at some event: a replay through
+/// that event must find it there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Landmark {
+    /// The source position.
+    pub location: Location,
+    /// The kind of event, when known.
+    pub event: Option<EventKind>,
+}
+
+/// Where the program stands, if it is stopped at an event (not at its end, where a scan
+/// runs off the end and stands nowhere).
+pub(super) fn stop_location(dbg: &dyn Debugger) -> Option<Landmark> {
+    let pos = dbg.position();
+    let location = pos
+        .location
+        .clone()
+        .filter(|_| pos.kind == StopKind::Stop)?;
+    Some(Landmark {
+        location,
+        event: pos.event,
+    })
+}
+
+/// Did the scan end where the recorded history says the program stood? (A scan that ran
+/// into the program's end did not, when the history has the program standing somewhere.)
+fn on_course(r: &ScanResult, expect: Option<&Landmark>) -> bool {
+    match (expect, &r.reached) {
+        (Some(e), Some(l)) => {
+            e.location.file == l.file
+                && e.location.line == l.line
+                && (e.event.is_none() || r.reached_event.is_none() || e.event == r.reached_event)
+        }
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}

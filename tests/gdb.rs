@@ -419,3 +419,42 @@ int main(void) {
     run[4].assert_at(&src, 8, "work");
     run[5].assert_value("$2 = 1");
 }
+
+/// A loop long enough that searching it takes more than half a second (9,000 line events,
+/// each a stop of at least 0.15 ms under gdb).
+const LONG_LOOP: &str = r#"long marker;
+
+int main(void) {
+    long acc = 0;
+    for (long i = 0; i < 3000; i++) {
+        if (i == 3)
+            marker = 1;
+        acc += i;
+    }
+    return (int)(acc & 1);
+}
+"#;
+
+#[test]
+fn a_batch_session_whose_input_has_ended_still_checkpoints_along_long_searches() {
+    let dir = TestDir::new("gdb-batch-ckpt");
+    let src = dir.c_program(LONG_LOOP);
+    // fred's stdin is empty: the program is given end of file at every command, which
+    // must not count as input that forbids checkpoints inside a stretch.
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 10",
+        "run",
+        "reverse-watch marker",
+        "p i",
+        "fred-history",
+        "next",
+        "reverse-step",
+        "p i",
+    ]);
+    run[2].assert_at(&src, 7, "main");
+    run[3].assert_value("$1 = 3");
+    assert!(run[4].output.contains("taken mid-run"), "{}", run[4].output);
+    run[5].assert_at(&src, 8, "main");
+    run[6].assert_at(&src, 7, "main");
+    run[7].assert_value("$2 = 3");
+}

@@ -23,6 +23,8 @@ pub struct ProgramTerminal {
     pending: Vec<u8>,
     /// For each checkpoint: how much of its epoch's input had been read when it was taken.
     offsets: HashMap<CheckpointId, usize>,
+    /// The first epoch given an end of file because fred's own input had ended.
+    ended_at: Option<u64>,
 }
 
 impl ProgramTerminal {
@@ -36,6 +38,7 @@ impl ProgramTerminal {
             queued: Vec::new(),
             pending: Vec::new(),
             offsets: HashMap::new(),
+            ended_at: None,
         })
     }
 
@@ -103,6 +106,7 @@ impl ProgramTerminal {
     /// The program's input has ended: unless something is waiting to be read, the next
     /// read in epoch `epoch` gets end of file.
     pub fn end_of_file(&mut self, epoch: u64) {
+        self.ended_at.get_or_insert(epoch);
         if self.pty.unread_input() == 0 && self.pending.is_empty() {
             self.typed(epoch, b"\x04");
         }
@@ -164,11 +168,14 @@ impl ProgramTerminal {
     }
 
     /// Whether epoch `epoch` had input (its stretch cannot be checkpointed mid-way, since
-    /// how much of it was read there would not be known).
+    /// how much of it was read there would not be known). The ends of file given once
+    /// fred's own input has ended do not count: every read gets one from then on, so a
+    /// replay that types them again gives the program nothing it would not have read.
     pub fn has_input(&self, epoch: u64) -> bool {
+        let ended = self.ended_at.is_some_and(|e| epoch >= e);
         self.inputs
             .get(epoch as usize)
-            .is_some_and(|i| !i.is_empty())
+            .is_some_and(|i| i.iter().any(|&b| !ended || b != 0x04))
     }
 
     /// A replay from checkpoint `id` (in epoch `from`) through epoch `to` is about to run:

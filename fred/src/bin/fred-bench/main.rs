@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use clap::Parser;
 
 mod gdb;
 use serde_json::{json, Value};
@@ -28,14 +29,27 @@ struct Bench {
     reps: usize,
 }
 
+/// fred measured against plain pdb, plain gdb, sys.settrace and gdb's `record full`, as
+/// ratios taken in the same run.
+#[derive(Parser)]
+#[command(name = "fred-bench")]
+struct Args {
+    /// Fewer repetitions (three instead of seven): under two minutes.
+    #[arg(long)]
+    quick: bool,
+    /// Also write the figures to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Measure only the figures whose names start with one of these (`gdb_`).
+    names: Vec<String>,
+}
+
 fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let json_out = args
-        .iter()
-        .position(|a| a == "--json")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from);
+    let Args {
+        quick,
+        json: json_out,
+        names: picked,
+    } = Args::parse();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let fred = build_fred("fred-pdb")?;
     let fred_gdb = build_fred("fred-gdb")?;
@@ -67,13 +81,6 @@ fn main() -> Result<()> {
         ),
     ];
     println!("{:<34} {:>10}  target", "figure", "measured");
-    // Names given on the command line pick rows by prefix (`fred-bench gdb_`).
-    let picked: Vec<&String> = args
-        .iter()
-        .enumerate()
-        .filter(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--json"))
-        .map(|(_, a)| a)
-        .collect();
     for (name, target, f) in rows {
         if !picked.is_empty() && !picked.iter().any(|p| name.starts_with(p.as_str())) {
             continue;

@@ -18,23 +18,28 @@ struct Terminal {
 
 impl Terminal {
     fn start(dir: &TestDir, script: &std::path::Path) -> Terminal {
+        let mut t = Terminal::spawn(dir, script, "dumb");
+        t.expect("(Pdb) ");
+        t
+    }
+
+    /// fred-pdb on a terminal of type `term` (a full one puts the line editor in raw mode).
+    fn spawn(dir: &TestDir, script: &std::path::Path, term: &str) -> Terminal {
         let state = dir.path.join("state");
         let env = vec![
             (
                 "XDG_STATE_HOME".to_string(),
                 state.to_string_lossy().into_owned(),
             ),
-            ("TERM".to_string(), "dumb".to_string()),
+            ("TERM".to_string(), term.to_string()),
         ];
         let (pty, pid) = Pty::spawn(std::ffi::OsStr::new(FRED_PDB), &[script.as_os_str()], &env)
             .expect("start fred-pdb in a pty");
-        let mut t = Terminal {
+        Terminal {
             pty,
             pid,
             seen: String::new(),
-        };
-        t.expect("(Pdb) ");
-        t
+        }
     }
 
     /// Reads until `needle` appears after what was already consumed; returns the text up to
@@ -176,4 +181,28 @@ fn ctrl_c_cancels_a_search_and_every_answer_stays_in_step() {
     term.type_line("quit");
     let left = wait_until_gone(dir.as_str(), Duration::from_secs(3));
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn lines_typed_ahead_are_each_a_command() {
+    let dir = TestDir::new("repl-ahead");
+    let prog = dir.program("a = 1\nb = 2\nc = 3\n");
+    let mut t = Terminal::spawn(&dir, &prog, "xterm");
+    // Typed before the first prompt (while Python starts), then a paste of several lines
+    // once the prompt is there (a terminal marks a paste; the line editor takes it whole).
+    t.pty.write(b"break 3\rp 40 + 1\r").expect("type");
+    t.expect("41");
+    t.expect("(Pdb) ");
+    t.command("continue");
+    t.pty
+        .write(b"\x1b[200~p b * 10\rp a * 100\r\x1b[201~\r")
+        .expect("paste");
+    t.expect("20");
+    t.expect("100");
+    t.type_line("quit");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.exited() {
+        assert!(Instant::now() < deadline, "fred-pdb did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

@@ -1,6 +1,7 @@
 //! The interactive prompt, on rustyline: line editing, a history file, and an empty line
 //! repeating the last command as pdb does.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 
 use rustyline::error::ReadlineError;
@@ -26,30 +27,52 @@ pub fn run(session: &mut Session, history: Option<PathBuf>) -> Result<bool, Read
     }
     let mut last = String::new();
     let mut fatal = false;
-    loop {
+    let mut queued: VecDeque<String> = VecDeque::new();
+    'session: loop {
         let prompt = session.prompt().to_string();
-        match rl.readline(&prompt) {
-            Ok(line) => {
-                let line = if line.trim().is_empty() {
+        let read = match queued.pop_front() {
+            Some(line) => {
+                println!("{prompt}{line}");
+                Ok(line)
+            }
+            // Lines typed ahead (while a command ran) are read here one at a time: rustyline
+            // reads what is waiting in bulk and keeps only its first line.
+            None => match typed_ahead() {
+                Some(line) => {
+                    println!("{prompt}{line}");
+                    Ok(line)
+                }
+                None => rl.readline(&prompt),
+            },
+        };
+        match read {
+            Ok(text) => {
+                // A paste of several lines is several commands, as pdb and gdb read them.
+                let mut lines = text
+                    .split('\n')
+                    .map(|l| l.trim_end_matches('\r').to_string());
+                let first = lines.next().unwrap_or_default();
+                queued.extend(lines.filter(|l| !l.trim().is_empty()));
+                let line = if first.trim().is_empty() {
                     if last.is_empty() {
                         continue;
                     }
                     last.clone()
                 } else {
-                    let _ = rl.add_history_entry(line.as_str());
-                    last = line.clone();
-                    line
+                    let _ = rl.add_history_entry(first.as_str());
+                    last = first.clone();
+                    first
                 };
                 let reply = session.run(&line, &mut Terminal);
                 if let Some(e) = &reply.error {
                     println!("*** {e}");
                 }
                 if reply.quit {
-                    break;
+                    break 'session;
                 }
                 if reply.fatal {
                     fatal = true;
-                    break;
+                    break 'session;
                 }
             }
             Err(ReadlineError::Interrupted) => continue,
@@ -72,4 +95,22 @@ pub fn run(session: &mut Session, history: Option<PathBuf>) -> Result<bool, Read
         }
     }
     Ok(fatal)
+}
+
+/// A line the user typed before the prompt came back, if one is waiting in the terminal
+/// (which is in its ordinary line mode between prompts, so a read returns one line).
+fn typed_ahead() -> Option<String> {
+    let mut waiting: libc::c_int = 0;
+    // SAFETY: FIONREAD writes the number of bytes waiting into `waiting`.
+    if unsafe { libc::ioctl(0, libc::FIONREAD, &mut waiting) } != 0 || waiting <= 0 {
+        return None;
+    }
+    let mut buf = [0u8; 4096];
+    // SAFETY: reading into a local buffer of the given size.
+    let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+    if n <= 0 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&buf[..n as usize]);
+    Some(text.trim_end_matches(['\n', '\r']).to_string())
 }

@@ -52,6 +52,8 @@ pub struct GdbSession {
     /// Checkpoints taken by the agent on its own (at main, on the first run).
     new: Vec<Checkpoint>,
     forward_stdin: bool,
+    /// The running user command may run the program: fred's input goes to it.
+    typing_to_program: bool,
     interrupt_fd: Option<RawFd>,
     /// The program's terminal, apart from gdb's.
     term: ProgramTerminal,
@@ -119,6 +121,7 @@ impl GdbSession {
             next_id: 1,
             new: Vec::new(),
             forward_stdin: config.forward_stdin,
+            typing_to_program: false,
             interrupt_fd: config.interrupt_fd,
             term,
             replayed: false,
@@ -237,6 +240,12 @@ impl Debugger for GdbSession {
         } else {
             self.send(&json!({"op": "user", "line": line}))?;
         }
+        // Only a command that may run the program gives it what the user types; a line
+        // typed (or pasted) ahead during `break` or `p` is the next command, as under gdb.
+        self.typing_to_program = !matches!(
+            crate::classify(line),
+            CommandClass::Inspect | CommandClass::Quit
+        );
         let a = self.wait(true, true, out)?;
         let mut began = from;
         if let Some(t) = a.reply["start"]["time"].as_u64() {

@@ -103,10 +103,16 @@ impl ProgramTerminal {
         self.pump();
     }
 
+    /// fred's own input ended during epoch `epoch`: from then on the program is given end
+    /// of file at every command.
+    pub fn input_ended(&mut self, epoch: u64) {
+        self.ended_at.get_or_insert(epoch);
+    }
+
     /// The program's input has ended: unless something is waiting to be read, the next
     /// read in epoch `epoch` gets end of file.
     pub fn end_of_file(&mut self, epoch: u64) {
-        self.ended_at.get_or_insert(epoch);
+        self.input_ended(epoch);
         if self.pty.unread_input() == 0 && self.pending.is_empty() {
             self.typed(epoch, b"\x04");
         }

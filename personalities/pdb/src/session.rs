@@ -61,6 +61,8 @@ pub struct PdbSession {
     /// A user command is running: the user's typing goes to the program. (Not during
     /// fred's own replays, which must never consume it.)
     running_user_command: bool,
+    /// The running user command may run the program: fred's input goes to it.
+    typing_to_program: bool,
     interrupt_fd: Option<RawFd>,
     deferred: VecDeque<Event>,
     snapshots_by_pid: HashMap<i32, Checkpoint>,
@@ -113,6 +115,7 @@ impl PdbSession {
             sync: SyncReader::default(),
             forward_stdin: config.forward_stdin,
             running_user_command: true,
+            typing_to_program: false,
             interrupt_fd: config.interrupt_fd,
             deferred: VecDeque::new(),
             snapshots_by_pid: HashMap::new(),
@@ -151,6 +154,9 @@ impl Debugger for PdbSession {
         }
         self.sup.send(&json!({"line": line})).map_err(gone)?;
         self.live_idle = false;
+        // Only a command that may run the program gives it what the user types; a line
+        // typed (or pasted) ahead during `break` or `p` is the next command, as under pdb.
+        self.typing_to_program = may_read_input(crate::classify(line));
         self.running_user_command = true;
         let ready = self.wait_ready(out, Show::All, None);
         self.running_user_command = false;
@@ -299,4 +305,10 @@ fn drain(fd: RawFd) {
     let mut buf = [0u8; 64];
     // SAFETY: reading into a local buffer from a non-blocking pipe.
     while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// Whether a command of this class may run the program, so that the program may read
+/// what the user types while it runs.
+fn may_read_input(class: CommandClass) -> bool {
+    !matches!(class, CommandClass::Inspect | CommandClass::Quit)
 }

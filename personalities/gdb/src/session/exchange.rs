@@ -45,7 +45,7 @@ impl GdbSession {
                     revents: 0,
                 });
             }
-            if user && self.forward_stdin {
+            if user && self.forward_stdin && self.typing_to_program {
                 fds.push(libc::pollfd {
                     fd: 0,
                     events: libc::POLLIN,
@@ -74,11 +74,14 @@ impl GdbSession {
                     if n <= 0 {
                         // Ctrl-D, or the end of a file or pipe: an end of file for the
                         // program too (and, for a file or pipe, at every later read).
-                        if !std::io::stdin().is_terminal() {
+                        if std::io::stdin().is_terminal() {
+                            self.term.typed(self.command_epoch, b"\x04");
+                        } else {
                             self.forward_stdin = false;
                             self.stdin_ended = true;
+                            self.term.input_ended(self.command_epoch);
+                            self.term.typed(self.command_epoch, b"\x04");
                         }
-                        self.term.typed(self.command_epoch, b"\x04");
                     } else {
                         self.term.typed(self.command_epoch, &buf[..n as usize]);
                     }

@@ -27,7 +27,7 @@ impl PdbSession {
         if let Some(fd) = self.interrupt_fd {
             extra.push(fd);
         }
-        if self.forward_stdin && self.running_user_command {
+        if self.forward_stdin && self.running_user_command && self.typing_to_program {
             extra.push(0);
         }
         let evs = self.sup.poll(timeout, &extra).map_err(failed)?;

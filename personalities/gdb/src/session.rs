@@ -81,6 +81,9 @@ impl GdbSession {
         args.push("-iex".into());
         args.push(format!("set inferior-tty {}", tty.display()).into());
         for setting in [
+            // fred speaks UTF-8 to gdb whatever the locale (without one, gdb's Python
+            // could not even read a command's arguments).
+            "set host-charset UTF-8",
             "set pagination off",
             "set confirm off",
             "set editing off",

@@ -57,6 +57,10 @@ impl GdbSession {
             if n < 0 {
                 continue;
             }
+            if n == 0 {
+                // A quiet second: checkpoints gdb let go may have been reparented to fred.
+                fred_ckpt::reap_children();
+            }
             self.term.pump();
             // The program's output first: what it wrote came before gdb's report of a stop.
             self.program_output(show, out);

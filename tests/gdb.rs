@@ -440,17 +440,21 @@ fn a_batch_session_whose_input_has_ended_still_checkpoints_along_long_searches()
     let dir = TestDir::new("gdb-batch-ckpt");
     let src = dir.c_program(LONG_LOOP);
     // fred's stdin is empty: the program is given end of file at every command, which
-    // must not count as input that forbids checkpoints inside a stretch.
-    let run = Fred::new(&dir).gdb().run(&[
-        "break 10",
-        "run",
-        "reverse-watch marker",
-        "p i",
-        "fred-history",
-        "next",
-        "reverse-step",
-        "p i",
-    ]);
+    // must not count as input that forbids checkpoints inside a stretch. (The search is
+    // short: checkpoints every millisecond of it.)
+    let run = Fred::new(&dir)
+        .gdb()
+        .options(&["--checkpoint-interval", "1"])
+        .run(&[
+            "break 10",
+            "run",
+            "reverse-watch marker",
+            "p i",
+            "fred-history",
+            "next",
+            "reverse-step",
+            "p i",
+        ]);
     run[2].assert_at(&src, 7, "main");
     run[3].assert_value("$1 = 3");
     assert!(run[4].output.contains("taken mid-run"), "{}", run[4].output);

@@ -70,6 +70,7 @@ pub fn run(session: &mut Session, script: &str, json: bool, keep_going: bool) ->
         if reply.fatal {
             return 2;
         }
+        session.idle();
         if reply.failed {
             status = 1;
             if !keep_going {

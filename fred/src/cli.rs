@@ -253,6 +253,10 @@ pub struct GdbArgs {
     /// The gdb to drive.
     #[arg(long, value_name = "PATH", default_value = "gdb")]
     pub gdb: OsString,
+    /// While fred replays or searches, checkpoint the program every this many
+    /// milliseconds of its running (0: only at prompts).
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    pub checkpoint_interval: u64,
     /// Keep at most this many checkpoints (older ones are thinned out).
     #[arg(long, value_name = "N", default_value_t = 48)]
     pub max_checkpoints: usize,
@@ -284,6 +288,7 @@ fn run_gdb(args: GdbArgs) -> anyhow::Result<i32> {
         forward_stdin: edge.forward_stdin,
         interrupt_fd: Some(edge.interrupt_fd()),
         style: script.is_none() && std::io::stdout().is_terminal(),
+        checkpoint_interval_ms: args.checkpoint_interval,
     };
     let dbg = if args.batch.json {
         GdbSession::start(&config, &mut Stderr)

@@ -74,6 +74,7 @@ pub fn run(session: &mut Session, history: Option<PathBuf>) -> Result<bool, Read
                     fatal = true;
                     break 'session;
                 }
+                session.idle();
             }
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,

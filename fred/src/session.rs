@@ -193,6 +193,11 @@ impl Session {
         &self.tl
     }
 
+    /// The answer to the last command is out: the debugger may tidy up before the next.
+    pub fn idle(&mut self) {
+        self.dbg.idle();
+    }
+
     /// Runs one command line; what it prints goes to `out`.
     pub fn run(&mut self, line: &str, out: &mut dyn Output) -> Reply {
         let cmd = match parse(line) {

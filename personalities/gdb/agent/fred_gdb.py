@@ -6,21 +6,35 @@ sees), and one hidden command, ``fred-agent JSON``, through which fred checkpoin
 restores, replays and scans without a round trip through the terminal per step.
 
 Time. A position is (epoch, k): an epoch starts at every stop a user command leads to, and
-k counts the *line events* after that stop, the stops ``step`` would make in the program's
-own code. Counting lines costs a breakpoint hit each, so it is done only in replays and
-scans, never while the user runs the program: a user command's end is remembered as a
-*recipe* (run until pc X is reached the n-th time, or until the fatal signal, or the exit),
-and replayed at native speed.
+k counts the *hits* after that stop, the line-table entries of the program's own code run
+since (fred_gdb_native counts them inside the program at near native speed, but only in
+replays and searches: the user's commands run on the original code). A user command's end
+is remembered as a *recipe* (run until pc X is reached the n-th time, or until the fatal
+signal, or the exit) and replayed natively; fred_gdb_events tells which hits are the stops
+``step`` makes.
 """
 
-import bisect
 import json
+import os
+import traceback
 
 import gdb
 
 MARK = "\x1b]7779;fred-"
 BEL = "\x07"
 FATAL = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
+# Seconds of running between the checkpoints a replay or search leaves on its way (fred
+# sets it; 0: none). A gdb checkpoint costs about 25 ms: 0.5 s keeps them near 5%.
+CHECKPOINT_EVERY = 0.5
+
+
+def log_failure():
+    """For fred's developers: with FRED_GDB_LOG naming a file, an operation that failed
+    leaves its traceback there (fred itself shows one line)."""
+    path = os.environ.get("FRED_GDB_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(traceback.format_exc())
 
 
 def emit(kind, payload):
@@ -88,8 +102,7 @@ class Program:
         self.entries = set()  # functions' first pcs (before their prologue)
         self.files = {}  # pc -> source path
         self.functions = {}  # pc -> name of the function it is in
-        self.bounds = []  # every line-table pc, sorted: where each line's code ends
-        self.calls = {}  # pc -> whether its line calls code outside the program
+        self.return_entries = set()  # entries a call returns onto (from the native clock)
         self.sources = set()
         sources = program_sources(gdb.current_progspace().filename)
         seen = set()
@@ -107,11 +120,9 @@ class Program:
                 seen.add(st.fullname())
                 self.sources.add(st.fullname())
                 self._add(st)
-        self.bounds.sort()
 
     def _add(self, st):
         table = list(st.linetable())
-        self.bounds.extend(e.pc for e in table)
         entries = sorted((e.pc, e.line) for e in table if e.line > 0)
         for pc, line in entries:
             block = gdb.block_for_pc(pc)
@@ -130,35 +141,9 @@ class Program:
                 self.files[pc] = st.fullname()
                 self.functions[pc] = fn.print_name
 
-    def calls_out(self, pc):
-        """Whether the line starting at `pc` calls code outside the program (a library, so
-        perhaps the kernel), which can change memory without a watchpoint noticing."""
-        known = self.calls.get(pc)
-        if known is None:
-            known = self.calls[pc] = self._calls_out(pc)
-        return known
-
-    def _calls_out(self, pc):
-        if pc not in self.lines:
-            return True
-        i = bisect.bisect_right(self.bounds, pc)
-        if i >= len(self.bounds):
-            return True
-        arch = gdb.selected_inferior().architecture()
-        for insn in arch.disassemble(pc, self.bounds[i] - 1):
-            words = insn["asm"].split()
-            if not words:
-                continue
-            if words[0] in ("syscall", "int", "sysenter"):
-                return True
-            if words[0].startswith("call"):
-                try:
-                    target = int(words[1], 16)
-                except (IndexError, ValueError):
-                    return True  # an indirect call
-                if target not in self.entries:
-                    return True
-        return False
+    def where(self, pc):
+        """The source position of an entry pc."""
+        return {"file": self.files[pc], "line": self.lines[pc], "function": self.functions[pc]}
 
     def depth(self, frame):
         """Frames of the program's own code from `frame` outwards (1 = main)."""
@@ -172,19 +157,6 @@ class Program:
     def owns(self, frame):
         sal = frame.find_sal()
         return sal.symtab is not None and fullname(sal.symtab) in self.sources
-
-
-class Hit(gdb.Breakpoint):
-    """An internal breakpoint that hands its hits to the agent."""
-
-    def __init__(self, agent, pc):
-        super().__init__("*%d" % pc, internal=True)
-        self.agent = agent
-        self.pc = pc
-        self.enabled = False
-
-    def stop(self):
-        return self.agent.on_hit(self.pc)
 
 
 class Agent:
@@ -201,10 +173,8 @@ class Agent:
         self.cmd_from_k = 0
         self.ignores = {}
         self.program = None
-        self.clock_bps = {}
+        self.clock = None  # the native clock, once the program runs
         self.exit_bp = None
-        self.live_ck = None  # gdb's number of the live fork, as fred last saw it
-        self.mode = None
         self.evaluating = False  # fred is evaluating an expression: hits are not events
         gdb.events.cont.connect(self._on_cont)
         gdb.events.stop.connect(self._on_stop)
@@ -313,19 +283,27 @@ class Agent:
                 gdb.write("[Inferior 1 (process %d) exited normally]\n" % pid)
 
     def install(self):
-        """Once the program runs: learn its code, and stop it just before it exits."""
+        """Once the program runs, before its first checkpoint: learn its code, and write
+        the native clock into it (without one, runs count with breakpoints, slowly)."""
+        from fred_gdb_native import NativeClock
+
         self.busy = True
         try:
             self.program = Program()
-            for pc in list(self.program.lines) + list(self.program.entries):
-                self.clock_bps[pc] = Hit(self, pc)
+            try:
+                clock = NativeClock(self.program.lines, self.program.entries)
+                if clock.allocate():
+                    self.clock = clock
+                    self.program.return_entries = clock.return_entries
+            except (gdb.error, gdb.MemoryError, ValueError) as e:
+                gdb.write("fred: searches will be slow (%s)\n" % e)
         finally:
             self.busy = False
 
     # ---- positions -------------------------------------------------------------------
 
     def time(self):
-        return (self.epoch << 32) | self.k
+        return (self.epoch << 40) | self.k
 
     def location(self, frame=None):
         frame = frame or newest()
@@ -373,14 +351,6 @@ class Agent:
         except Exception as e:  # never lose the prompt
             pos = {"time": self.time(), "kind": "stop", "location": None, "error": str(e)}
         return MARK + "prompt;" + json.dumps(pos) + BEL + "(gdb) "
-
-    # ---- breakpoint hits during replays and scans -------------------------------------
-
-    def on_hit(self, pc):
-        mode = self.mode
-        if mode is None or self.evaluating:
-            return False
-        return mode.hit(pc)
 
 
 AGENT = Agent()

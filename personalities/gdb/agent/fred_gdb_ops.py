@@ -14,8 +14,10 @@ import time
 import gdb
 
 import fred_gdb
-from fred_gdb import FATAL, emit, frame_base, newest
-from fred_gdb_scan import Frames, Run
+import fred_gdb_find as find
+import fred_gdb_watch as watch
+from fred_gdb import emit, frame_base, newest
+from fred_gdb_scan import Interrupted
 
 CALLS = re.compile(r"[A-Za-z_]\w*\s*\(")
 IDENT = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
@@ -36,12 +38,21 @@ def checkpoint_alive(number):
     return False
 
 
-class Interrupted(Exception):
-    pass
-
-
 def run_quietly(cmd):
     return gdb.execute(cmd, to_string=True)
+
+
+WALL = 0x40000000  # __WALL: wait for traced processes whatever their kind
+
+
+def checkpoint_pids():
+    """gdb's checkpoint numbers and their processes."""
+    out = {}
+    for line in run_quietly("info checkpoints").splitlines():
+        m = re.match(r"\s*\*?\s*(\d+)\s.*?(?:process|LWP) (\d+)", line)
+        if m:
+            out[int(m.group(1))] = int(m.group(2))
+    return out
 
 
 def checkpoint_numbers():
@@ -60,6 +71,7 @@ class Ops:
     def __init__(self, agent):
         self.agent = agent
         agent.user_bps = []
+        self.spent = []  # gdb numbers of process copies no longer needed
         gdb.events.stop.connect(self._on_stop)
         self.last_signal = None
 
@@ -95,13 +107,42 @@ class Ops:
         _, live = checkpoint_numbers()
         run_quietly("restart %d" % req["gdb"])
         if live not in (None, 0, req["gdb"]):
-            run_quietly("delete checkpoint %d" % live)
+            self.spent.append(live)  # deleted when fred is idle (`tidy`)
         fresh = self.checkpoint({})
         agent = self.agent
+        if agent.clock is not None:
+            agent.clock.patched = None  # (as the checkpoint had it)
         agent.epoch, agent.k = req["epoch"], req["k"]
         agent.finished = None
         agent.crashed = None
         return fresh
+
+    def tidy(self, _req):
+        """Deletes the process copies restores left behind. gdb, their tracer, is told of
+        their deaths only when it next waits for the program: it is told now, so that
+        their parent (fred, for copies whose first parent is gone) can reap them."""
+        _, live = checkpoint_numbers()
+        pids = checkpoint_pids()
+        dead = []
+        for n in self.spent:
+            if n != live:
+                try:
+                    run_quietly("delete checkpoint %d" % n)
+                    dead.append(pids.get(n))
+                except gdb.error:
+                    pass
+        self.spent = []
+        deadline = time.monotonic() + 0.05
+        for pid in [p for p in dead if p]:
+            while True:
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG | WALL)
+                except ChildProcessError:
+                    break
+                if done or time.monotonic() > deadline:
+                    break
+                time.sleep(0.001)
+        return {}
 
     def drop(self, req):
         _, live = checkpoint_numbers()
@@ -112,143 +153,62 @@ class Ops:
     # ---- replays and scans -----------------------------------------------------------
 
     def run(self, req):
-        """Runs `segments` from the current stop; with `query`, scans as it goes."""
+        """Runs `segments` from the current stop; with `query`, searches as it goes."""
         agent = self.agent
         query = req.get("query")
         user = [b for b in gdb.breakpoints() if b.number > 0 and b.enabled]
-        agent.user_bps = [
+        self.user_breakpoints = [
             (b, {int(loc.address) for loc in (b.locations or []) if loc.address}, b.condition)
             for b in user if b.type == gdb.BP_BREAKPOINT]
         for b in user:
             b.enabled = False
-        r = Run(agent, query)
-        agent.mode = r
         try:
-            r.frames = Frames(agent.program)
-            for seg in req["segments"]:
-                self.segment(r, seg, scanning=query is not None)
+            if query is None:
+                s = find.Stretch(self, req)
+                r = s.run()
+                r.finish()
+                out = {"checkpoints": s.checkpoints}
+            elif query.get("watch"):
+                out = watch.search(self, req)
+            elif query.get("breakpoints"):
+                out = find.breakpoints(self, req)
+            else:
+                out = find.steps(self, req)
         except Interrupted:
-            return {"interrupted": True, "checkpoints": r.checkpoints}
+            return {"interrupted": True}
         finally:
-            agent.mode = None
-            r.drop_flag()
             for b in user:
                 if b.is_valid():
                     b.enabled = True
-            self.enable_clock(False)
-        out = r.result() if query is not None else {}
+            if agent.clock is not None and gdb.selected_inferior().pid:
+                agent.clock.set_patched(False)
+        if req.get("from") is not None:
+            out["from_gdb"] = req["from"]["gdb"]
         out["position"] = agent.position()
-        out["checkpoints"] = r.checkpoints
         return out
 
-    def enable_clock(self, on):
-        for bp in self.agent.clock_bps.values():
-            if bp.enabled != on:
-                bp.enabled = on
+    def own_frames(self):
+        """The program's own frames, the innermost first."""
+        frames = []
+        frame = newest()
+        while frame is not None:
+            if self.agent.program.owns(frame):
+                frames.append(frame)
+            frame = frame.older()
+        return frames
 
-    def end_bp(self, pc):
-        agent = self.agent
-        bp = agent.clock_bps.get(pc) or agent.end_bps.get(pc)
-        if bp is None:
-            bp = fred_gdb.Hit(agent, pc)
-            agent.end_bps[pc] = bp
-        return bp
-
-    def segment(self, r, seg, scanning):
-        agent = self.agent
-        agent.epoch, agent.k = seg["epoch"], seg["k"]
-        r.frames = Frames(agent.program)
-        end = seg.get("end")
-        r.end, r.end_hits, r.reached_end = None, 0, False
-        # No checkpoint inside a stretch that ends at the n-th hit of a breakpoint (it
-        # would not know how many hits are behind it).
-        # Nor inside a stretch where the program read input (how much of it was read
-        # there would not be known).
-        r.may_checkpoint = not r.pause_for_watch and (end is None or not end.get("skip")) \
-            and not seg.get("input")
-        if scanning and not (end is None and agent.k >= seg["stop_k"]):
-            r.on_event()  # the segment's first stop: the checkpoint's, or the epoch's
-        if end is None:
-            if agent.k < seg["stop_k"]:
-                r.stop_k = seg["stop_k"]
-                r.counting = True
-                self.enable_clock(True)
-                self.go(r, lambda: agent.k >= r.stop_k)
-            return
-        if agent.k < end.get("from_k", 0):
-            r.stop_k = end["from_k"]
-            r.counting = True
-            r.inclusive = True
-            self.enable_clock(True)
-            self.go(r, lambda: agent.k >= r.stop_k)
-            r.inclusive = False
-        r.stop_k = None
-        r.end = end
-        r.counting = scanning
-        self.enable_clock(scanning)
-        kind = end.get("end")
-        if kind == "hit":
-            bp = self.end_bp(end["pc"])
-            bp.enabled = True
-            self.go(r, lambda: r.reached_end)
-            if bp.pc not in agent.clock_bps:
-                bp.enabled = False  # (clock breakpoints follow enable_clock)
-        elif kind == "signal":
-            self.go(r, lambda: self.last_signal == end["signal"])
-            agent.crashed = end["signal"]
-        elif kind == "exit":
-            self.go(r, lambda: self.at_exit())
-            agent.finished = int(gdb.parse_and_eval("$rdi")) & 0xFF
-        else:
-            raise gdb.GdbError("this stretch cannot be replayed (it ended by an interrupt "
-                               "or a watchpoint)")
-        agent.epoch += 1
-        agent.k = 0
-
-    def checkpoint_on_the_way(self, r):
+    def evaluate_condition(self, cond):
+        self.agent.evaluating = True
         try:
-            made = self.checkpoint({})
-        except gdb.GdbError:
-            r.may_checkpoint = False  # (threads)
-            return
-        made["time"] = self.agent.time()
-        made["location"] = r.here()["location"]
-        r.checkpoints.append(made)
-        r.last_checkpoint = time.monotonic()
+            return bool(gdb.parse_and_eval(cond))
+        except gdb.error:
+            return True  # (as gdb does: a condition that fails to evaluate stops)
+        finally:
+            self.agent.evaluating = False
 
     def at_exit(self):
         frame = newest()
         return frame is not None and frame.name() in ("_exit", "__GI__exit")
-
-    def go(self, r, done):
-        """Continues until `done()`; pauses at events for watches that call functions."""
-        agent = self.agent
-        while not done():
-            self.last_signal = None
-            if not gdb.selected_inferior().pid:
-                raise gdb.GdbError("the program ended before the replay reached its target")
-            try:
-                run_quietly("continue")
-            except gdb.error:
-                if r.flag is None:
-                    raise
-                # Too many locations for the debug registers: evaluate at every line.
-                r.drop_flag()
-                r.dirty = True
-                continue
-            if self.last_signal == "SIGINT":
-                raise Interrupted()
-            if r.at_event:
-                r.at_event = False
-                r.on_event()
-            if r.checkpoint_due:
-                r.checkpoint_due = False
-                self.checkpoint_on_the_way(r)
-            if agent.finished is None and self.at_exit() and not done():
-                raise gdb.GdbError("the program ended before the replay reached its target")
-            if self.last_signal in FATAL and not done():
-                raise gdb.GdbError("the program died of %s before the replay reached its "
-                                   "target" % self.last_signal)
 
     # ---- expressions -----------------------------------------------------------------
 
@@ -374,6 +334,7 @@ class AgentCommand(gdb.Command):
         try:
             reply = getattr(self.ops, req["op"])(req)
         except Exception as e:  # one line back to fred, never a traceback
+            fred_gdb.log_failure()
             reply = {"error": str(e).strip().splitlines()[0] if str(e).strip() else repr(e)}
         finally:
             agent.busy = False

@@ -1,171 +1,395 @@
-"""A replay or scan in progress: the line clock (Frames), the hits it counts and the
-queries it answers (Run), and the hardware watchpoint that spares a watch most
-evaluations (WatchFlag). Ops in fred_gdb_ops drives it."""
+"""A replay or scan in progress: the program run through fred's segments.
 
+A segment is one epoch's stretch: from where the run stands to the epoch's end (its
+recipe: a breakpoint's n-th hit, the first hit of a pc in a frame, the fault, the exit)
+or, in the last segment, to a hit. The run keeps, for every epoch it enters, the counter
+value of that epoch's k = 0 (its *origin*), so that every hit's counter value names a time.
+
+A run counts hits one of two ways. Natively (the usual): the stubs of fred_gdb_native count
+in the program's memory and trap at a target, so the program stops only at the target, at
+a recipe's breakpoint, or where a collector asked. Walking (for watches that gdb must
+evaluate at every stop): a breakpoint on every entry counts in Python, and `on_hit` sees
+each hit.
+"""
+
+import collections
 import time
 
 import gdb
 
-from fred_gdb import frame_base, newest
+import fred_gdb
+from fred_gdb import FATAL, frame_base, newest
+from fred_gdb_events import Hit
+from fred_gdb_native import CNT, LAST_ENTRY, LAST_F, NEG_F, NEG_S, NEG_TARGET, RING, S_RCX
 
-# Seconds of replaying or scanning between the checkpoints a run leaves on its way: a
-# checkpoint costs about 25 ms, so this keeps their cost near 5% of the run.
-CHECKPOINT_EVERY = 0.5
+
+# A replay to a far target leaves a checkpoint this many hits before it (the next search
+# back starts there), when running to there took longer than NEAR_WORTH seconds.
+NEAR = 4096
+NEAR_WORTH = 0.02
 
 
-class WatchFlag(gdb.Breakpoint):
-    """A hardware watchpoint on a watched expression that only notes that it fired, so a
-    scan evaluates the expression after a write instead of at every line."""
+class Interrupted(Exception):
+    """The user pressed Ctrl-C."""
 
-    def __init__(self, run, expr):
-        super().__init__(expr, gdb.BP_WATCHPOINT, internal=True)
+
+class Stop(gdb.Breakpoint):
+    """An internal breakpoint where an original pc runs; `check(bp)` says whether the run
+    stops there."""
+
+    def __init__(self, run, pc, check):
+        super().__init__("*%d" % run.running_pc(pc), internal=True)
+        self.silent = True
+        self.check = check
+        self.pc = pc
         self.run = run
 
     def stop(self):
-        self.run.written()
-        return False
-
-    @staticmethod
-    def make(run, expr):
-        try:
-            flag = WatchFlag(run, expr)
-        except (gdb.error, RuntimeError):
-            return None
-        if flag.type != gdb.BP_HARDWARE_WATCHPOINT:
-            flag.delete()  # software watchpoints single-step: far slower than evaluating
-            return None
-        return flag
-
-
-class Frames:
-    """The program's frames as the line clock sees them: [frame base, last line] each."""
-
-    def __init__(self, program):
-        self.program = program
-        self.stack = []
-        self.pending = False
-        frame = newest()
-        chain = []
-        while frame is not None:
-            if program.owns(frame):
-                chain.append([frame_base(frame), frame.find_sal().line])
-            frame = frame.older()
-        self.stack = list(reversed(chain))
-
-    def event(self, pc):
-        """A hit at `pc`: is it a line event? Updates the frames."""
-        if pc in self.program.entries:
-            self.pending = True
+        if self.run.agent.evaluating:
             return False
-        line = self.program.lines[pc]
-        base = frame_base(gdb.newest_frame())
-        if self.pending:
-            self.pending = False
-            self.stack.append([base, line])
-            return True
-        while self.stack and self.stack[-1][0] < base:
-            self.stack.pop()
-        if self.stack and self.stack[-1][0] == base:
-            if self.stack[-1][1] == line:
-                return False
-            self.stack[-1][1] = line
-            return True
-        self.stack.append([base, line])
-        return True
+        where = gdb.selected_frame().pc()
+        if self.run.resumed_at == (where, self.run.counter()):
+            # The run was moved onto this breakpoint to go on from here (gdb steps over a
+            # breakpoint only at the pc it stopped at) and has not moved since: not a hit.
+            return False
+        # The program stands in a stub: gdb sees the original pc (and so its frame and
+        # locals) while the check looks.
+        moved = where != self.pc
+        if moved:
+            gdb.execute("set $pc = %d" % self.pc, to_string=True)
+        try:
+            return self.check(self)
+        finally:
+            if moved:
+                gdb.execute("set $pc = %d" % where, to_string=True)
 
-    def depth(self):
-        return len(self.stack)
+
+class SlowAt:
+    """Stands for the breakpoint of a hit counted by hand."""
+
+    def __init__(self, pc):
+        self.pc = pc
 
 
 class Run:
-    """One replay or scan in progress; breakpoint hits come here."""
+    """One run of the program from a restored checkpoint through segments."""
 
-    def __init__(self, agent, query):
-        self.agent = agent
-        self.q = query
-        self.frames = None
-        self.stop_k = None  # stop at the event with this k
-        self.end = None  # the recipe being waited for
-        self.end_hits = 0
-        self.counting = True
-        self.reached_end = False
-        self.at_event = False
-        self.found = []
-        self.broke = False
-        self.entry = None
-        self.want_entry = False
-        self.error = None
-        self.watch_prev = None
-        self.watch_prev_event = None
-        self.inclusive = False  # a stop at stop_k is inside the stretch (not its end)
-        self.last_at_depth = {}
-        self.pause_for_watch = bool(query and query.get("watch") and query["watch"].get("calls"))
-        # Checkpoints along the way; not where evaluating the watch may change the program.
-        self.may_checkpoint = not self.pause_for_watch
-        self.checkpoint_due = False
-        self.last_checkpoint = time.monotonic()
+    def __init__(self, ops, native=True):
+        self.ops = ops
+        self.agent = ops.agent
+        self.clock = ops.agent.clock if native else None
+        self.program = ops.agent.program
+        self.count = 0  # the counter, when walking
+        self.target = None
+        self.origin = 0  # the counter value of k = 0 in the current epoch
+        self.epochs = []  # (epoch, origin, first hit, start Hit or None) of each entered
         self.checkpoints = []
-        # Hardware help for watches of globals: evaluate only after a write was seen, or
-        # after a line that called outside the program (the kernel writes unwatched).
-        self.flag = None
-        self.dirty = True
-        self.called_out = True
-        self.shortcut = None  # (pc, what to put back) of an event taken as unchanged
-        w = query.get("watch") if query else None
-        if w and not w.get("calls") and w.get("base") is None:
-            self.flag = WatchFlag.make(self, w["expr"])
+        self.may_checkpoint = True
+        self.last_checkpoint = time.monotonic()
+        self.signal = None
+        self.end = None
+        self.end_hits = 0
+        self.reached_end = False
+        self.at_target = False
+        self.on_hit = None  # walking: called with (counter value, pc) at every hit
+        self.counted = False  # the hit the run stands at is counted already
+        self.counted_at = None
+        self.resumed_at = None  # the pc the run was moved to, to go on from
+        self.moved = False  # the pc was moved since the program last stopped
+        self.paused = False
+        self.recent = collections.deque(maxlen=RING)  # walking: the ring, in Python
+        self.stops = []
+        if self.clock is not None:
+            self.clock.set_patched(True, force=True)
+            for off in (NEG_F, NEG_S, LAST_F, LAST_ENTRY, NEG_TARGET):
+                self.clock.write_var(off, 0)
+            slow = self.clock.slow
+        else:
+            slow = list(self.clock_pcs())
+        for pc in slow:
+            self.stops.append(Stop(self, pc, self.slow_hit))
+        self.slow_pcs = set(slow)
 
-    def written(self):
-        """The watchpoint fired. A write that ends just before a line's first instruction
-        is reported in the same stop as that line's breakpoint, perhaps after it: then that
-        line's event is looked at again."""
-        self.dirty = True
-        last = self.shortcut
-        if last is not None and gdb.newest_frame().pc() == last[0]:
-            self.shortcut = None
-            self.watch_prev_event, depth, before = last[1]
-            if before is None:
-                self.last_at_depth.pop(depth, None)
-            else:
-                self.last_at_depth[depth] = before
-            self.watch_event(last[0])
+    def clock_pcs(self):
+        return list(self.program.lines) + list(self.program.entries)
 
-    def drop_flag(self):
-        if self.flag is not None:
-            if self.flag.is_valid():
-                self.flag.delete()
-            self.flag = None
+    def running_pc(self, pc):
+        return self.clock.running_pc(pc) if self.clock is not None else pc
 
-    # the breakpoint side
-    def hit(self, pc):
-        agent = self.agent
-        if self.end is not None and self.end.get("end") == "hit" and pc == self.end["pc"]:
-            if self.end_reached():
-                self.reached_end = True
-                return True
-        if not self.counting or pc not in agent.clock_bps:
+    # ---- the counter -----------------------------------------------------------------
+
+    def counter(self):
+        """How many hits the run has counted."""
+        return self.clock.read_var(CNT) if self.clock is not None else self.count
+
+    def set_counter(self, value):
+        if self.clock is not None:
+            self.clock.write_var(CNT, value)
+        else:
+            self.count = value
+
+    def slow_hit(self, bp):
+        """A hit the stubs cannot count (or any hit, when walking): counted here."""
+        pc = bp.pc
+        if pc in self.program.entries:
+            if self.clock is not None:
+                neg_s = self.clock.read_var(NEG_S)
+                if neg_s and int(gdb.parse_and_eval("$rsp")) + neg_s == 0:
+                    self.clock.write_var(LAST_ENTRY, self.counter())
             return False
-        if not self.frames.event(pc):
-            return False
-        agent.k += 1
-        if self.stop_k is not None and agent.k >= self.stop_k:
-            if self.q is not None and self.inclusive:
-                self.on_event(pc)
+        c = self.counter() + 1
+        self.set_counter(c)
+        self.counted_at = pc
+        base = frame_base(gdb.newest_frame())
+        if self.clock is not None:
+            neg_f = self.clock.read_var(NEG_F)
+            if neg_f and base + neg_f == 0:
+                self.clock.write_var(LAST_F, c)
+            self.clock.note_hit(c, pc, base)
+        else:
+            self.recent.append((c, pc, base))
+        if self.target is not None and c == self.target:
+            self.at_target = True
             return True
-        if self.q is not None:
-            if self.pause_for_watch:
-                self.at_event = True
-                return True
-            self.on_event(pc)
-        if self.may_checkpoint and time.monotonic() - self.last_checkpoint > CHECKPOINT_EVERY:
-            self.checkpoint_due = True
+        if self.on_hit is not None and self.on_hit(c, pc):
+            self.paused = True
             return True
         return False
 
+    def ring_tail(self, count, last):
+        """(counter value, entry pc, frame base) of the last `count` hits up to `last`."""
+        if self.clock is not None:
+            return self.clock.ring_tail(count, last)
+        return [h for h in self.recent if last - count < h[0] <= last]
+
+    # ---- positions -------------------------------------------------------------------
+
+    def at_entry(self):
+        return newest().pc() in self.program.lines
+
+    def here(self):
+        """The counter value of the hit the run stands at (or, mid-line, of the last)."""
+        c = self.counter()
+        return c + 1 if self.at_entry() and not self.counted else c
+
+    def begin(self, epoch, k):
+        """The run stands at (epoch, k), where it was restored."""
+        self.set_counter(0)
+        self.counted = False
+        self.origin = -k + (1 if self.at_entry() else 0)
+        self.agent.epoch, self.agent.k = epoch, k
+        self.note_epoch(epoch, k == 0)
+
+    def note_epoch(self, epoch, at_start):
+        """Notes the epoch now entered (`at_start`: the run stands at its start, a stop):
+        its origin, the counter value of its first hit, and the stop at its start."""
+        start = None
+        entry = self.at_entry()
+        if at_start:
+            frame = newest()
+            start = Hit(epoch, 0, frame.pc(), frame_base(frame), event=True)
+            start.location = self.agent.location(self.agent.user_frame())
+        first = self.origin if entry or not at_start else self.origin + 1
+        self.epochs.append((epoch, self.origin, first, start))
+
+    def time_of(self, c):
+        """(epoch, k) of the hit with counter value `c`."""
+        for epoch, origin, first, _ in reversed(self.epochs):
+            if c >= first:
+                return epoch, c - origin
+        epoch, origin, _, _ = self.epochs[0]
+        return epoch, c - origin
+
+    # ---- running ---------------------------------------------------------------------
+
+    def go(self, done, target=None):
+        """Continues until `done()` or, if given, the hit with counter value `target`
+        (True then); leaves checkpoints on the way."""
+        every = fred_gdb.CHECKPOINT_EVERY
+        step = 1 << 12  # hits between looks at the clock, grown to a good part of `every`
+        began = time.monotonic()
+        near = None
+        if target is not None and self.clock is not None and every > 0 and \
+                target - self.here() > 4 * NEAR:
+            near = target - NEAR
+        while True:
+            if done():
+                return False
+            if not gdb.selected_inferior().pid:
+                raise gdb.GdbError("the program ended before the replay reached its target")
+            goal = target
+            if self.may_checkpoint and self.clock is not None and every > 0:
+                mark = self.here() + step
+                goal = mark if goal is None else min(goal, mark)
+                if near is not None and near > self.here():
+                    goal = min(goal, near)
+            self.target = goal
+            if self.clock is not None:
+                self.clock.write_var(NEG_TARGET, -goal if goal is not None else 0)
+            self.resumed_at = None
+            self.resume()
+            self.ops.last_signal = None
+            self.moved = False
+            self.at_target = self.paused = False
+            self.counted_at = None
+            started = time.monotonic()
+            gdb.execute("continue", to_string=True)
+            sig = self.ops.last_signal
+            if sig == "SIGINT":
+                raise Interrupted()
+            if not gdb.selected_inferior().pid:
+                continue
+            pc = newest().pc()
+            self.counted = False
+            if self.clock is not None and pc in self.clock.traps:
+                gdb.execute("set $rcx = %d" % self.clock.read_var(S_RCX), to_string=True)
+                gdb.execute("set $pc = %d" % self.clock.traps[pc], to_string=True)
+                self.moved = True
+                self.counted = self.at_target = True
+            elif self.counted_at is not None and pc == self.counted_at:
+                self.counted = True
+            self.present()
+            if self.paused:
+                self.on_pause()
+                continue
+            if self.at_target:
+                c = self.counter()
+                if target is not None and c == target:
+                    self.agent.epoch, self.agent.k = self.time_of(c)
+                    return True
+                if time.monotonic() - started < every / 4:
+                    step *= 4
+                if c == near:
+                    # Just before a far target: where the next search back will start
+                    # (if the run to here was worth a checkpoint's cost).
+                    if time.monotonic() - began > NEAR_WORTH:
+                        self.checkpoint_here(c)
+                elif time.monotonic() - self.last_checkpoint > every:
+                    self.checkpoint_here(c)
+                continue
+            if sig in FATAL:
+                self.signal = sig
+                if not done():
+                    raise gdb.GdbError("the program died of %s before the replay reached "
+                                       "its target" % sig)
+                return False
+            if done():
+                return False
+            if self.agent.finished is None and self.ops.at_exit():
+                raise gdb.GdbError("the program ended before the replay reached its target")
+            self.on_stop()
+
+    def on_stop(self):
+        """Another stop (a collector's catchpoint): nothing to do by default."""
+
+    def on_pause(self):
+        """Walking: `on_hit` asked to stop here (to evaluate outside a breakpoint)."""
+
+    def resume(self):
+        """Goes on from where the run stands, through the stub that stands in for its pc:
+        before its counting if its hit is not counted yet, after it if it is. A hit
+        counted by a breakpoint is counted by hand when the run resumes from it (gdb
+        reports no breakpoint at the pc it resumes from)."""
+        frame = newest()
+        if frame is None:
+            return
+        pc = frame.pc()
+        entry = pc in self.program.lines
+        if pc in self.slow_pcs:
+            if entry and not self.counted:
+                self.slow_hit(SlowAt(pc))
+            return
+        if self.clock is None:
+            return
+        if entry and self.counted:
+            where = self.clock.after_count[pc]
+        else:
+            where = self.clock.running_pc(pc)
+        if where != pc:
+            gdb.execute("set $pc = %d" % where, to_string=True)
+            self.resumed_at = (where, self.counter())
+
+    def present(self):
+        """Stopped inside a stub (where an original pc runs, or at a fault in a moved
+        instruction): stand at the original pc."""
+        frame = newest()
+        if frame is None or self.clock is None:
+            return
+        pc = frame.pc()
+        orig = self.clock.original_pc(pc)
+        if orig != pc:
+            gdb.execute("set $pc = %d" % orig, to_string=True)
+            self.moved = True
+
+    def settle(self):
+        """After the run moved the pc, a stop there as gdb makes one: gdb steps over a
+        breakpoint at the pc it stopped at only, so a user's breakpoint here would be hit
+        at once when the user goes on. A breakpoint at the pc, hit before anything runs,
+        makes it that pc."""
+        frame = newest()
+        if not self.moved or frame is None:
+            return
+        pc = frame.pc()
+        bp = gdb.Breakpoint("*%d" % pc, internal=True, temporary=True)
+        try:
+            gdb.execute("continue", to_string=True)
+        finally:
+            if bp.is_valid():
+                bp.delete()
+        self.moved = False
+
+    def checkpoint_here(self, c):
+        """A checkpoint at the entry the run stands at (the hit `c`)."""
+        epoch, k = self.time_of(c)
+        try:
+            made = self.ops.checkpoint({})
+        except gdb.GdbError:
+            self.may_checkpoint = False  # (threads)
+            return
+        made["time"] = (epoch << 40) | k
+        made["location"] = self.program.where(newest().pc())
+        self.checkpoints.append(made)
+        self.last_checkpoint = time.monotonic()
+
+    # ---- segments --------------------------------------------------------------------
+
+    def segment(self, seg):
+        """Runs one segment: to its epoch's end, or in the last one to the hit `stop_k`."""
+        epoch = seg["epoch"]
+        k = self.agent.k if self.agent.epoch == epoch else seg["k"]
+        end = seg.get("end")
+        # No checkpoint inside a stretch where the program read input (how much of it was
+        # read there would not be known), nor where a breakpoint's n-th hit ends it.
+        self.may_checkpoint = not seg.get("input") and (end is None or not end.get("skip"))
+        if end is None:
+            if seg["stop_k"] > k:
+                self.go(lambda: False, self.origin + seg["stop_k"])
+            return
+        if k < end.get("from_k", 0):
+            self.go(lambda: False, self.origin + end["from_k"])
+        self.end, self.end_hits, self.reached_end = end, 0, False
+        kind = end.get("end")
+        if kind == "hit":
+            stop = Stop(self, end["pc"], lambda bp: self.end_reached())
+            try:
+                self.go(lambda: self.reached_end)
+            finally:
+                stop.delete()
+        elif kind == "signal":
+            self.go(lambda: self.signal == end["signal"])
+            self.agent.crashed = end["signal"]
+        elif kind == "exit":
+            self.go(lambda: self.ops.at_exit())
+            self.agent.finished = int(gdb.parse_and_eval("$rdi")) & 0xFF
+        else:
+            raise gdb.GdbError("this stretch cannot be replayed (it ended by an interrupt "
+                               "or a watchpoint)")
+        self.origin = self.here() if self.at_entry() else self.counter()
+        self.agent.epoch, self.agent.k = epoch + 1, 0
+        self.note_epoch(epoch + 1, True)
+
     def end_reached(self):
         e = self.end
-        if self.agent.k < e.get("from_k", 0):
-            return False
         base = e.get("base")
         if base is not None and frame_base(gdb.newest_frame()) != base:
             return False
@@ -180,132 +404,18 @@ class Run:
             finally:
                 self.agent.evaluating = False
         self.end_hits += 1
-        return self.end_hits > e.get("skip", 0)
+        self.reached_end = self.end_hits > e.get("skip", 0)
+        return self.reached_end
 
-    # the scan side
-    def here(self, pc=None):
-        agent = self.agent
-        prog = agent.program
-        if pc in prog.lines:
-            loc = {"file": prog.files[pc], "line": prog.lines[pc],
-                   "function": prog.functions[pc]}
-        else:
-            loc = agent.location(gdb.newest_frame())
-        return {"time": agent.time(), "depth": self.frames.depth(), "event": "line",
-                "location": loc}
+    def finish(self):
+        """The run is over: its breakpoints gone, the original code back."""
+        for stop in self.stops:
+            if stop.is_valid():
+                stop.delete()
+        self.stops = []
+        if gdb.selected_inferior().pid:
+            self.present()
+            if self.clock is not None:
+                self.clock.set_patched(False)
+            self.settle()
 
-    def on_event(self, pc=None):
-        if pc is None:
-            pc = gdb.newest_frame().pc()
-        q = self.q
-        d = self.frames.depth()
-        floor = q.get("floor")
-        if floor is not None and d < floor:
-            self.found = []
-            self.broke = True
-            self.entry = None
-            self.want_entry = True
-            self.watch_prev = None
-            if q.get("watch"):
-                return  # the watched frame is not live here
-        elif self.want_entry:
-            self.want_entry = False
-            self.entry = self.here(pc)
-        if q.get("watch"):
-            self.watch_event(pc)
-            return
-        if q.get("depth") is not None and d != q["depth"]:
-            return
-        if q.get("breakpoints") and not self.would_break(pc):
-            return
-        self.keep(self.here(pc))
-
-    def keep(self, found):
-        self.found.append(found)
-        if len(self.found) > max(1, self.q.get("keep", 1)):
-            del self.found[0]
-
-    def would_break(self, pc):
-        for b in self.agent.user_bps:
-            if pc not in b[1]:
-                continue
-            cond = b[2]
-            if not cond:
-                return True
-            self.agent.evaluating = True
-            try:
-                if bool(gdb.parse_and_eval(cond)):
-                    return True
-            except gdb.error:
-                return True
-            finally:
-                self.agent.evaluating = False
-        return False
-
-    def watch_value(self):
-        w = self.q["watch"]
-        agent = self.agent
-        base = w.get("base")
-        agent.evaluating = True
-        try:
-            if base is not None:
-                frame = gdb.newest_frame()
-                while frame is not None and frame_base(frame) != base:
-                    frame = frame.older()
-                if frame is None:
-                    return None
-                frame.select()
-            try:
-                return str(gdb.parse_and_eval(w["expr"]))
-            except gdb.error as e:
-                return "<%s>" % str(e).rstrip(".")
-            finally:
-                if base is not None:
-                    gdb.newest_frame().select()
-        finally:
-            agent.evaluating = False
-
-    def watch_event(self, pc=None):
-        here = self.here(pc)
-        self.shortcut = None
-        if self.flag is not None and not self.dirty and not self.called_out \
-                and self.watch_prev is not None and pc is not None:
-            value = self.watch_prev  # nothing can have written to it
-            d = here["depth"]
-            self.shortcut = (pc, (self.watch_prev_event, d, self.last_at_depth.get(d)))
-        else:
-            self.dirty = False
-            value = self.watch_value()
-            if value is None:
-                return
-        prev = self.watch_prev
-        if prev is not None and value != prev:
-            self.keep(dict(self.changer(here), old=prev, new=value))
-        self.watch_prev = value
-        self.watch_prev_event = here
-        self.last_at_depth[here["depth"]] = here
-        self.called_out = pc is None or self.agent.program.calls_out(pc)
-
-    def changer(self, here):
-        """The stop whose statement made a change seen at `here`: the stop before, unless
-        that was in a function that has returned since, in which case the change is
-        taken to be the caller's statement that called it (`total += f(x)`)."""
-        before = self.watch_prev_event
-        if here is not None and before["depth"] > here["depth"]:
-            return self.last_at_depth.get(here["depth"], before)
-        return before
-
-    def result(self):
-        reached = None
-        reached_event = None
-        if gdb.selected_inferior().pid and self.agent.finished is None:
-            reached = self.agent.location(newest())
-            reached_event = "line"
-        if self.q and self.q.get("watch") and reached is not None:
-            value = self.watch_value()
-            prev = self.watch_prev
-            if value is not None and prev is not None and value != prev:
-                here = dict(self.watch_prev_event, depth=self.frames.depth())
-                self.keep(dict(self.changer(here), old=prev, new=value))
-        return {"found": self.found, "broke": self.broke, "entry": self.entry,
-                "error": self.error, "reached": reached, "reached_event": reached_event}

@@ -2,10 +2,11 @@
 //!
 //! It runs the real gdb in a pty with a small agent inside gdb's own Python. The agent
 //! puts the program's position into gdb's prompt (inside an escape sequence the user never
-//! sees), counts the program's line events only while fred replays or scans, and
-//! checkpoints with gdb's fork-based `checkpoint` / `restart`. A user command's stop is
-//! remembered as a recipe (reach pc X the n-th time, the fatal signal, the exit) and replayed
-//! at native speed; see the agent's module comment for the time model.
+//! sees), checkpoints with gdb's fork-based `checkpoint` / `restart`, and, while fred replays
+//! or searches, counts the line-table entries the program runs with a clock it writes into
+//! the program (at near native speed). A user command's stop is remembered as a recipe
+//! (reach pc X the n-th time, the fatal signal, the exit) and replayed natively; see the
+//! agent's module comment for the time model.
 
 #![warn(missing_docs)]
 
@@ -22,7 +23,23 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
     ("fred_gdb.py", include_str!("../agent/fred_gdb.py")),
     ("fred_gdb_ops.py", include_str!("../agent/fred_gdb_ops.py")),
     (
+        "fred_gdb_native.py",
+        include_str!("../agent/fred_gdb_native.py"),
+    ),
+    (
+        "fred_gdb_events.py",
+        include_str!("../agent/fred_gdb_events.py"),
+    ),
+    (
         "fred_gdb_scan.py",
         include_str!("../agent/fred_gdb_scan.py"),
+    ),
+    (
+        "fred_gdb_find.py",
+        include_str!("../agent/fred_gdb_find.py"),
+    ),
+    (
+        "fred_gdb_watch.py",
+        include_str!("../agent/fred_gdb_watch.py"),
     ),
 ];

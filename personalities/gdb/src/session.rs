@@ -31,11 +31,15 @@ pub struct GdbConfig {
     pub interrupt_fd: Option<RawFd>,
     /// Let gdb colour its output (for a terminal; off for scripts and JSON).
     pub style: bool,
+    /// Milliseconds of running between the checkpoints a replay or search leaves on its
+    /// way (0: none).
+    pub checkpoint_interval_ms: u64,
 }
 
-/// A time is an epoch (a stop a user command led to) and a count of line events after it.
+/// A time is an epoch (a stop a user command led to) and a count of hits after it (the
+/// line-table entries of the program's own code run since).
 fn split(t: Time) -> (u64, u64) {
-    (t >> 32, t & 0xffff_ffff)
+    (t >> 40, t & ((1 << 40) - 1))
 }
 
 /// A running gdb session, implementing [`Debugger`].
@@ -63,6 +67,9 @@ pub struct GdbSession {
     command_epoch: u64,
     /// fred's stdin (a file or pipe) has ended: the program reads end of file.
     stdin_ended: bool,
+    /// gdb holds process copies fred no longer needs (deleted when idle: a delete takes
+    /// gdb about 25 ms).
+    spent: bool,
 }
 
 impl GdbSession {
@@ -70,8 +77,10 @@ impl GdbSession {
     pub fn start(config: &GdbConfig, out: &mut dyn Output) -> Result<Self> {
         let dir = fred_personality::install_agent("gdb-agent", "", crate::AGENT_FILES)?;
         let boot = format!(
-            "python import sys; sys.path.insert(0, {:?}); import fred_gdb",
-            dir.to_string_lossy()
+            "python import sys; sys.path.insert(0, {:?}); import fred_gdb; \
+             fred_gdb.CHECKPOINT_EVERY = {}",
+            dir.to_string_lossy(),
+            config.checkpoint_interval_ms as f64 / 1000.0
         );
         let term = ProgramTerminal::open()?;
         let tty = term
@@ -130,6 +139,7 @@ impl GdbSession {
             replayed: false,
             command_epoch: 0,
             stdin_ended: false,
+            spent: false,
         };
         let a = s.wait(true, false, out)?;
         s.pos = a.pos;
@@ -151,6 +161,7 @@ impl GdbSession {
         if let Some(n) = r["gdb"].as_u64() {
             self.numbers.insert(ck.id, n);
         }
+        self.spent = true;
         // The live process just deleted may have been reparented to fred, the subreaper.
         fred_ckpt::reap_children();
         Ok(())
@@ -331,7 +342,17 @@ impl Debugger for GdbSession {
             "keep": query.keep,
             "watch": watch,
         });
-        let r = self.request(json!({"op": "run", "segments": segments, "query": q}))?;
+        // The agent may run the stretch more than once, restoring the checkpoint again.
+        let from_ck = self.numbers.get(&from.id).map(|&n| {
+            let (epoch, k) = split(from.time);
+            json!({"gdb": n, "epoch": epoch, "k": k})
+        });
+        let r = self.request(json!({
+            "op": "run", "segments": segments, "query": q, "from": from_ck,
+        }))?;
+        if let Some(n) = r["from_gdb"].as_u64() {
+            self.numbers.insert(from.id, n);
+        }
         self.adopt_all(&r);
         serde_json::from_value(r)
             .map_err(|e| DebuggerError::Failed(format!("bad scan result from the gdb agent: {e}")))
@@ -366,6 +387,14 @@ impl Debugger for GdbSession {
 
     fn close(&mut self) {
         kill_session(self.pid);
+    }
+
+    fn idle(&mut self) {
+        if self.spent {
+            self.spent = false;
+            let _ = self.request(json!({"op": "tidy"}));
+            fred_ckpt::reap_children();
+        }
     }
 }
 

@@ -277,6 +277,9 @@ pub trait Debugger {
     fn holds(&mut self, expr: &str) -> Result<(bool, String)>;
     /// Ends the session and every process of it.
     fn close(&mut self);
+    /// fred has answered a command and waits for the next: a moment for housekeeping the
+    /// answer did not have to wait for (such as letting go of spent process copies).
+    fn idle(&mut self) {}
 }
 
 #[cfg(test)]

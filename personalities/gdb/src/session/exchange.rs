@@ -53,14 +53,12 @@ impl GdbSession {
                 });
             }
             // SAFETY: `fds` is a valid array of pollfd of the given length.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 1000) };
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 200) };
             if n < 0 {
                 continue;
             }
-            if n == 0 {
-                // A quiet second: checkpoints gdb let go may have been reparented to fred.
-                fred_ckpt::reap_children();
-            }
+            // Copies gdb let go of may have been reparented to fred, the subreaper.
+            fred_ckpt::reap_children();
             self.term.pump();
             // The program's output first: what it wrote came before gdb's report of a stop.
             self.program_output(show, out);

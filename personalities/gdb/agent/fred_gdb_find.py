@@ -1,0 +1,236 @@
+"""fred's searches in a stretch of the run, each with as few stops of the program as it can.
+
+- The last stops before a time (reverse-step), and the last in one frame (reverse-next,
+  reverse-finish): one native run to the stretch's end; the ring holds the last 65,536
+  hits, and fred_gdb_events reads the stops among them. An answer further back is found
+  by a second run that notes the last hit in the frame wanted, and a third that stops
+  just after it.
+- The last breakpoint hits (reverse-continue): a native run with a breakpoint at each
+  enabled breakpoint's place, conditions evaluated there.
+- The last change of a watched expression (reverse-watch): a native run with a hardware
+  watchpoint and a stop after each system call that can write memory, then a run to just
+  after the change to read which statement made it. An expression gdb cannot watch in
+  hardware (calls, locals it cannot pin) is evaluated at every stop, walking.
+"""
+
+import gdb
+
+import fred_gdb_events as ev
+from fred_gdb import frame_base, newest
+from fred_gdb_native import LAST_ENTRY, LAST_F, NEG_F, NEG_S, RING
+from fred_gdb_scan import Run, Stop
+
+KEEP_WINDOW = 512
+
+
+class Stretch:
+    """What fred asked: run these segments from this checkpoint, and answer the query."""
+
+    def __init__(self, ops, req):
+        self.ops = ops
+        self.agent = ops.agent
+        self.program = ops.agent.program
+        self.segments = req["segments"]
+        self.query = req.get("query")
+        self.origin = req.get("from")  # {gdb, epoch, k}: to restore again for another run
+        self.checkpoints = []
+        self.restored = False
+
+    def run(self, native=True, prepare=None):
+        """One run through the segments (after the first, from the checkpoint again)."""
+        if self.restored:
+            fresh = self.ops.restore(dict(self.origin))
+            self.origin["gdb"] = fresh["gdb"]
+        self.restored = True
+        r = Run(self.ops, native=native and self.agent.clock is not None)
+        try:
+            r.begin(self.segments[0]["epoch"], self.segments[0]["k"])
+            if prepare is not None:
+                prepare(r)
+            for seg in self.segments:
+                r.segment(seg)
+        finally:
+            self.checkpoints.extend(r.checkpoints)
+        return r
+
+    def reached(self):
+        if gdb.selected_inferior().pid and self.agent.finished is None:
+            return self.agent.location(newest())
+        return None
+
+    def reply(self, result):
+        result = dict(result)
+        result["reached"] = self.reached()
+        result["reached_event"] = "line" if result["reached"] is not None else None
+        return result
+
+
+def until_of(segments):
+    """The time a stretch ends at (its last segment's stop)."""
+    last = segments[-1]
+    return (last["epoch"] << 40) | last["stop_k"]
+
+
+def stack_bases(ops):
+    """The frame bases of the program's own frames, the outermost first."""
+    return [frame_base(f) for f in reversed(ops.own_frames())]
+
+
+def window(r, last, size, until):
+    """The hits with counter values up to `last` (at most `size` of them, from the ring),
+    with the stops at the starts of epochs in that range, in time order, before the time
+    `until`."""
+    raw = r.ring_tail(min(size, last), last) if last > 0 else []
+    lo = raw[0][0] if raw else last + 1
+    starts = {}
+    for epoch, origin, first, start in r.epochs:
+        if start is not None:
+            starts[first] = start
+    hits = []
+    for c, pc, base in raw:
+        start = starts.get(c)
+        if start is not None and start.pc != pc:
+            hits.append(start)  # a stop in the middle of a line, just before this hit
+        epoch, k = r.time_of(c)
+        h = ev.Hit(epoch, k, pc, base)
+        if start is not None and start.pc == pc:
+            h.event = True
+            h.location = None
+        hits.append(h)
+    for first, start in starts.items():
+        if first == last + 1 and start.pc not in r.program.lines:
+            hits.append(start)  # the last epoch started mid-line, after the last hit
+    covered = lo <= 1
+    return [h for h in hits if h.time() < until], covered
+
+
+def read_stops(hits, program, stack, covered):
+    """Marks the stops among `hits` and gives each hit its depth."""
+    steps = ev.Steps(program)
+    for i, h in enumerate(hits):
+        if h.event:
+            # A stop the user stood at: an epoch's start (at an entry or mid-line).
+            loc = h.location or program.where(h.pc)
+            steps.stop_at((loc["file"], loc["line"]), h.base)
+        elif h.pc in program.lines:
+            h.event = steps.feed(h.pc, h.base)
+            if i == 0 and not covered:
+                h.event = False  # (unknown: what came before is not in the window)
+    ev.depths(hits, stack)
+
+
+def answer(query, hits, program):
+    a = ev.Answer(query, program)
+    for h in hits:
+        if h.event:
+            a.stop(h, h.location)
+    return a
+
+
+def steps(ops, req):
+    """reverse-step, reverse-next, reverse-finish: the last stops before the stretch's
+    end, or the last in a frame."""
+    s = Stretch(ops, req)
+    q = s.query
+    r = s.run()
+    last = r.counter()
+    stack = stack_bases(ops)
+    reached = s.reached()
+    size = KEEP_WINDOW * max(1, q.get("keep", 1))
+    while True:
+        hits, covered = window(r, last, size, until_of(s.segments))
+        read_stops(hits, s.program, stack, covered)
+        a = answer(q, hits, s.program)
+        done = len(a.found) >= q.get("keep", 1) or a.broke or covered
+        if done or size >= RING:
+            break
+        size = min(RING, size * 8)
+    r.finish()
+    result = a.result()
+    if not done and q.get("depth") is not None:
+        result = in_frame(s, q, stack, last) or result
+    result = s.reply(result)
+    result["reached"] = reached
+    result["checkpoints"] = s.checkpoints
+    return result
+
+
+def in_frame(s, q, stack, last):
+    """The last stop in the frame at depth `q.depth` when it lies beyond the ring: a run
+    noting the last hit in that frame and the entry of the floor's frame, then a run that
+    stops just after that hit to read the stops before it."""
+    d, floor = q["depth"], q.get("floor")
+    if not 0 < d <= len(stack):
+        return None
+    base = stack[d - 1]
+    entered = stack[floor - 1] + 8 if floor is not None and 0 < floor <= len(stack) else None
+
+    def filters(r):
+        r.clock.write_var(NEG_F, -base)
+        if entered is not None:
+            r.clock.write_var(NEG_S, -entered)
+
+    r = s.run(prepare=filters)
+    in_f, entry = r.clock.read_var(LAST_F), r.clock.read_var(LAST_ENTRY)
+    r.finish()
+    broke = entered is not None and entry > 0
+    if d >= (floor or 0) and broke and in_f <= entry:
+        return {"found": [], "broke": True, "entry": None}
+    if in_f == 0:
+        return {"found": [], "broke": broke, "entry": None}
+    # Stop just after that hit, and read the stops up to it.
+    s.segments = cut(s.segments, r, in_f + 1)
+    r = s.run()
+    stack = stack_bases(s.ops)
+    hits, covered = window(r, r.counter(), KEEP_WINDOW, until_of(s.segments))
+    read_stops(hits, s.program, stack, covered)
+    a = answer(dict(q, floor=None), hits, s.program)
+    r.finish()
+    return {"found": a.found[-1:], "broke": broke, "entry": None}
+
+
+def cut(segments, r, c):
+    """The segments that end at the hit with counter value `c` of run `r`."""
+    epoch, k = r.time_of(c)
+    out = [seg for seg in segments if seg["epoch"] < epoch]
+    seg = next(seg for seg in segments if seg["epoch"] == epoch)
+    out.append({"epoch": epoch, "k": seg["k"], "stop_k": k, "input": seg.get("input")})
+    return out
+
+
+def breakpoints(ops, req):
+    """reverse-continue: the last hits of enabled breakpoints, conditions evaluated."""
+    s = Stretch(ops, req)
+    q = s.query
+    keep = max(1, q.get("keep", 1))
+    hits = []
+    user = ops.user_breakpoints
+
+    def check(pc):
+        for _, pcs, cond in user:
+            if pc in pcs and (not cond or ops.evaluate_condition(cond)):
+                hits.append((s.current.counter() + 1, pc))
+                del hits[:-keep - 2]
+                return
+
+    def collectors(r):
+        s.current = r
+        pcs = set()
+        for _, locs, _ in user:
+            pcs.update(p for p in locs if p in s.program.lines)
+        r.stops.extend(Stop(r, pc, lambda bp: check(bp.pc)) for pc in pcs)
+        if newest().pc() in pcs:
+            check(newest().pc())  # (gdb reports no breakpoint at the pc it resumes from)
+
+    r = s.run(prepare=collectors)
+    until = until_of(s.segments)
+    found = []
+    for c, pc in hits:
+        epoch, k = r.time_of(c)
+        if (epoch << 40) | k < until:
+            found.append({"time": (epoch << 40) | k, "depth": 0, "event": "line",
+                          "location": s.program.where(pc)})
+    r.finish()
+    result = s.reply({"found": found[-keep:], "broke": False, "entry": None})
+    result["checkpoints"] = s.checkpoints
+    return result

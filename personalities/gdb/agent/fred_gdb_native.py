@@ -1,0 +1,420 @@
+"""The native line clock: counting the program's line-table entries at full speed.
+
+gdb stops the program at a breakpoint in about 0.2 ms, so a clock made of breakpoints on
+every line runs at 5,000 lines a second. This clock is written into the program instead:
+a page of small stubs, one per block of the program's own code, that each line-table entry
+jumps through. A stub adds one to a counter in the program's memory, notes the entry and
+its frame in a ring of the last 65,536 entries run, and traps (int3) when the counter
+reaches a target; then it runs the instructions it displaced and jumps back. The program
+runs at near native speed and stops exactly at the n-th entry.
+
+The patches are in place only while fred replays or searches: the user's own commands run
+on the program's original code, so gdb's stepping never meets a stub. x86-64 only.
+"""
+
+import bisect
+import re
+import struct
+
+import gdb
+
+RING = 1 << 16  # hits remembered
+PAGE = 4096
+
+# Variables at the start of the stub page (byte offsets).
+CNT, S_RCX, S_RDX, S_RAX, NEG_F, LAST_F, NEG_TARGET, NEG_S, LAST_ENTRY, S_RCX2 = (
+    8 * i for i in range(10))
+CONSTS = 128  # emulated calls' return addresses from here
+VARS = 1024  # stubs from here
+
+BRANCH = re.compile(r"^(?:bnd\s+|notrack\s+)?(j\w+|call\w*)\s+(\S+)")
+TARGET = re.compile(r"^0x([0-9a-f]+)")
+RIPREL = re.compile(r"(-?0x[0-9a-f]+)?\(%rip\)")
+ENDS = ("ret", "repz ret", "hlt", "ud2")
+
+
+class Unpatchable(Exception):
+    """This piece of code cannot be moved into a stub (it keeps a breakpoint instead)."""
+
+
+def s32(v):
+    if not -(1 << 31) <= v < (1 << 31):
+        raise Unpatchable("out of reach")
+    return struct.pack("<i", v)
+
+
+def branch_of(asm):
+    """(mnemonic, direct target or None) of a jump or call; (None, None) otherwise."""
+    m = BRANCH.match(asm)
+    if not m:
+        return None, None
+    t = TARGET.match(m.group(2))
+    return m.group(1), (int(t.group(1), 16) if t else None)
+
+
+class Asm:
+    """Machine code for the stub page, assembled at its final addresses."""
+
+    REGS = {"rax": 0x05, "rcx": 0x0D, "rdx": 0x15}
+
+    def __init__(self, base):
+        self.base = base
+        self.code = bytearray()
+
+    def here(self):
+        return self.base + len(self.code)
+
+    def emit(self, b):
+        self.code += b
+
+    def riprel(self, prefix, addr):
+        end = self.here() + len(prefix) + 4
+        self.emit(prefix + s32(addr - end))
+
+    def store(self, reg, addr):  # mov %reg, addr(%rip)
+        self.riprel(bytes([0x48, 0x89, self.REGS[reg]]), addr)
+
+    def load(self, reg, addr):  # mov addr(%rip), %reg
+        self.riprel(bytes([0x48, 0x8B, self.REGS[reg]]), addr)
+
+    def jmp(self, target):
+        self.emit(b"\xE9" + s32(target - (self.here() + 5)))
+
+    def jcc(self, cc, target):
+        self.emit(bytes([0x0F, 0x80 | cc]) + s32(target - (self.here() + 6)))
+
+
+class Region:
+    """Instructions moved into a stub, from `start` on (original addresses)."""
+
+    def __init__(self, insns, entries, starts):
+        self.start = insns[0][0]
+        self.insns = insns  # [(addr, length, asm, bytes)]
+        self.entries = entries  # {pc: id} counted here
+        self.starts = starts  # {pc} functions that start here (the entry filter)
+        self.end = insns[-1][0] + insns[-1][1]
+        self.stub = None
+
+
+def function_insns(pc):
+    """The instructions of the function around `pc`, and its range."""
+    block = gdb.block_for_pc(pc)
+    while block is not None and block.function is None:
+        block = block.superblock
+    if block is None:
+        return None, None, None
+    inferior = gdb.selected_inferior()
+    insns = []
+    for d in inferior.architecture().disassemble(block.start, block.end - 1):
+        raw = bytes(inferior.read_memory(d["addr"], d["length"]))
+        insns.append((d["addr"], d["length"], d["asm"].strip(), raw))
+    return insns, block.start, block.end
+
+
+def plan_function(insns, lo, hi, lines, entries):
+    """The regions of one function, and the entries that must keep breakpoints."""
+    targets = {lo}
+    indirect = False
+    for addr, length, asm, _ in insns:
+        op, target = branch_of(asm)
+        if op is None:
+            continue
+        if op.startswith("call"):
+            targets.add(addr + length)  # entered again from outside, by the return
+        elif target is None:
+            indirect = True  # a jump table: any entry may be jumped to
+        if target is not None and lo <= target < hi:
+            targets.add(target)
+    if indirect:
+        targets.update(p for p in lines if lo <= p < hi)
+    blocks, cur = [], []
+    for insn in insns:
+        if cur and insn[0] in targets:
+            blocks.append(cur)
+            cur = []
+        cur.append(insn)
+        if branch_of(insn[2])[0] is not None or insn[2].startswith(ENDS):
+            blocks.append(cur)
+            cur = []
+    if cur:
+        blocks.append(cur)
+    regions, slow = [], []
+    for block in blocks:
+        counted = [i for i, ins in enumerate(block) if ins[0] in lines or ins[0] in entries]
+        if not counted:
+            continue
+        first = counted[0]
+        take, size = [], 0
+        for i, ins in enumerate(block[first:], first):
+            take.append(ins)
+            size += ins[1]
+            if i >= counted[-1] and size >= 5:
+                break
+        if size < 5 and first > 0:
+            take = block[:first + len(take)]  # (control enters a block at its start only)
+            size = sum(ins[1] for ins in take)
+        if size < 5:
+            slow.extend(ins[0] for ins in block if ins[0] in lines or ins[0] in entries)
+            continue
+        regions.append(Region(take, {i[0]: lines[i[0]] for i in take if i[0] in lines},
+                              {i[0] for i in take if i[0] in entries}))
+    return regions, slow
+
+
+class NativeClock:
+    """The stubs, the patches and the counter, inside one program (`lines`: every
+    line-table entry pc of its own code; `entries`: its functions' first pcs)."""
+
+    def __init__(self, lines, entries):
+        self.pcs = sorted(lines)  # id -> entry pc
+        self.ids = {pc: i for i, pc in enumerate(self.pcs)}
+        self.entries = set(entries)
+        self.regions, self.slow, self.return_entries = [], [], set()
+        done = set()
+        for pc in sorted(set(self.ids) | self.entries):
+            if pc in done:
+                continue
+            insns, lo, hi = function_insns(pc)
+            if insns is None:
+                self.slow.append(pc)
+                continue
+            done.update(p for p in list(self.ids) + list(self.entries) if lo <= p < hi)
+            regions, slow = plan_function(insns, lo, hi, self.ids, self.entries)
+            self.regions.extend(regions)
+            self.slow.extend(slow)
+            self.return_entries.update(
+                i[0] + i[1] for i in insns if (branch_of(i[2])[0] or "").startswith("call"))
+        self.return_entries &= set(self.ids)
+        self.base = None
+        self.ring = None
+        self.patched = None  # unknown until set
+        self.stand_in = {}  # original pc -> where it runs while patched (before counting)
+        self.moved = []  # sorted (stub address, original pc): where each moved one runs
+        self.traps = {}  # address just after a stub's int3 -> its entry pc
+        self.after_count = {}  # entry pc -> that address (where its counted hit goes on)
+        self.pages = {}  # page address -> (original bytes, patched bytes)
+
+    # ---- set-up, once per run of the program, before its first checkpoint ------------
+
+    def allocate(self):
+        """Maps the stub page near the program's code (a jump reaches 2 GB) and the ring,
+        and writes the stubs; False if the program cannot take them."""
+        if not self.regions:
+            return False
+        text = min(r.start for r in self.regions)
+        size = VARS + 200 * (len(self.ids) + len(self.entries)) + 80 * len(self.regions)
+        size = (size + PAGE - 1) // PAGE * PAGE
+        mmap = "((long (*)(long, long, int, int, int, long)) mmap)"
+        for hint in [(text & ~0xFFFFF) - (mb << 20) for mb in (16, 256, 1)]:
+            if hint <= 0x10000:
+                continue
+            # MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, read-write-execute
+            got = int(gdb.parse_and_eval("%s(%d, %d, 7, 0x100022, -1, 0)" % (mmap, hint, size)))
+            if got == hint:
+                self.base = got
+                break
+            if got not in (-1, 0):
+                gdb.parse_and_eval("((int (*)(long, long)) munmap)(%d, %d)" % (got, size))
+        if self.base is None:
+            return False
+        ring = int(gdb.parse_and_eval("%s(0, %d, 3, 0x22, -1, 0)" % (mmap, RING * 12)))
+        if ring in (-1, 0):
+            return False
+        self.ring = ring
+        self.size = size
+        self.build()
+        return True
+
+    def build(self):
+        a = Asm(self.base)
+        a.emit(bytes(VARS))
+        consts = {}
+
+        def const(value):
+            if value not in consts:
+                consts[value] = CONSTS + 8 * len(consts)
+                if consts[value] + 8 > VARS:
+                    raise Unpatchable("too many calls")
+            return self.base + consts[value]
+
+        kept = []
+        for reg in self.regions:
+            mark = len(a.code)
+            saved = (dict(self.stand_in), dict(self.traps), len(self.moved),
+                     dict(self.after_count))
+            try:
+                self.assemble(a, reg, const)
+                kept.append(reg)
+            except Unpatchable:
+                del a.code[mark:]
+                self.stand_in, self.traps, self.after_count = saved[0], saved[1], saved[3]
+                del self.moved[saved[2]:]
+                self.slow.extend(i[0] for i in reg.insns
+                                 if i[0] in self.ids or i[0] in self.entries)
+        self.regions = kept
+        for value, off in consts.items():
+            a.code[off:off + 8] = struct.pack("<Q", value)
+        if len(a.code) > self.size:
+            raise gdb.GdbError("the stub page overflowed")
+        inferior = gdb.selected_inferior()
+        inferior.write_memory(self.base, bytes(a.code))
+        self.moved.sort()
+        for reg in self.regions:
+            jump = b"\xE9" + s32(reg.stub - (reg.start + 5))
+            for i, byte in enumerate(jump):
+                page = (reg.start + i) & ~(PAGE - 1)
+                if page not in self.pages:
+                    orig = bytes(inferior.read_memory(page, PAGE))
+                    self.pages[page] = (orig, bytearray(orig))
+                self.pages[page][1][reg.start + i - page] = byte
+        self.patched = False
+
+    def assemble(self, a, reg, const):
+        reg.stub = a.here()
+        for addr, length, asm, raw in reg.insns:
+            self.stand_in.setdefault(addr, a.here())
+            # Everything from here to the next instruction's stand-in runs for `addr`.
+            self.moved.append((a.here(), addr))
+            if addr in reg.starts:
+                self.entry_filter(a)
+            if addr in reg.entries:
+                self.counter(a, reg.entries[addr], addr)
+            self.relocate(a, addr, length, asm, raw, const)
+        last = reg.insns[-1][2]
+        op, _ = branch_of(last)
+        if op is None and not last.startswith(ENDS):
+            a.jmp(reg.end)
+        elif op is not None and op != "jmp" and not op.startswith("call"):
+            a.jmp(reg.end)  # a conditional jump's fall-through
+
+    def counter(self, a, ident, pc):
+        """Count one hit, note it in the ring, note it if it is in the filtered frame, and
+        trap at the target; registers and flags are left as they were."""
+        b = self.base
+        a.store("rcx", b + S_RCX)
+        a.store("rdx", b + S_RDX)
+        a.store("rax", b + S_RAX)
+        a.load("rax", b + CNT)
+        a.emit(b"\x48\x8D\x40\x01")  # lea 1(%rax),%rax
+        a.store("rax", b + CNT)
+        a.emit(b"\x0F\xB7\xD0")  # movzwl %ax,%edx
+        a.emit(b"\x48\xB9" + struct.pack("<Q", self.ring))  # movabs $ring,%rcx
+        a.emit(b"\x48\x89\x2C\xD1")  # mov %rbp,(%rcx,%rdx,8)
+        a.emit(b"\xC7\x84\x91" + struct.pack("<iI", RING * 8, ident))  # movl $id,ids(,%rdx,4)
+        a.load("rcx", b + NEG_F)
+        a.emit(b"\x48\x8D\x0C\x29")  # lea (%rcx,%rbp,1),%rcx
+        a.emit(b"\xE3\x02\xEB\x07")  # jrcxz 1f; jmp 2f
+        a.store("rax", b + LAST_F)  # 1: the last hit in the filtered frame
+        a.load("rcx", b + NEG_TARGET)  # 2:
+        a.emit(b"\x48\x8D\x0C\x01")  # lea (%rcx,%rax,1),%rcx
+        a.load("rax", b + S_RAX)
+        a.load("rdx", b + S_RDX)
+        a.emit(b"\xE3\x02\xEB\x01\xCC")  # jrcxz 1f; jmp 2f; 1: int3; 2:
+        self.traps[a.here()] = pc
+        self.after_count[pc] = a.here()
+        a.load("rcx", b + S_RCX)
+
+    def entry_filter(self, a):
+        """Note the count when the filtered frame is entered (its return address at rsp)."""
+        b = self.base
+        a.store("rcx", b + S_RCX)
+        a.load("rcx", b + NEG_S)
+        a.emit(b"\x48\x8D\x0C\x0C")  # lea (%rsp,%rcx,1),%rcx
+        a.emit(b"\xE3\x02\xEB\x0E")  # jrcxz 1f; jmp 2f
+        a.load("rcx", b + CNT)  # 1:
+        a.store("rcx", b + LAST_ENTRY)
+        a.load("rcx", b + S_RCX)  # 2:
+
+    def relocate(self, a, addr, length, asm, raw, const):
+        op, target = branch_of(asm)
+        if op is not None:
+            if target is None:
+                raise Unpatchable("indirect branch")
+            if op == "jmp":
+                a.jmp(target)
+            elif op.startswith("call"):
+                # A call with the original return address, so that the callee returns
+                # into the original code and backtraces stay true.
+                a.emit(b"\x48\x8D\x64\x24\xF8")  # lea -8(%rsp),%rsp
+                a.store("rcx", self.base + S_RCX2)
+                a.load("rcx", const(addr + length))
+                a.emit(b"\x48\x89\x0C\x24")  # mov %rcx,(%rsp)
+                a.load("rcx", self.base + S_RCX2)
+                a.jmp(target)
+            elif raw[0] & 0xF0 == 0x70:
+                a.jcc(raw[0] & 0x0F, target)
+            elif raw[0] == 0x0F and raw[1] & 0xF0 == 0x80:
+                a.jcc(raw[1] & 0x0F, target)
+            else:
+                raise Unpatchable(asm)
+            return
+        m = RIPREL.search(asm)
+        if m:
+            disp = int(m.group(1), 16) if m.group(1) else 0
+            at = raw.find(struct.pack("<i", disp))
+            if at < 1:
+                raise Unpatchable(asm)
+            moved = s32(addr + length + disp - (a.here() + length))
+            a.emit(raw[:at] + moved + raw[at + 4:])
+            return
+        if "%rip" in asm or asm.startswith(("loop", "jrcxz", "jecxz", "xbegin")):
+            raise Unpatchable(asm)
+        a.emit(raw)
+
+    # ---- use -------------------------------------------------------------------------
+
+    def read_var(self, off):
+        mem = gdb.selected_inferior().read_memory(self.base + off, 8)
+        return struct.unpack("<q", bytes(mem))[0]
+
+    def write_var(self, off, value):
+        gdb.selected_inferior().write_memory(self.base + off, struct.pack("<q", value))
+
+    def set_patched(self, on, force=False):
+        """Puts the jumps into the stubs in place, or the original code back (a page at a
+        time; gdb's own breakpoints are out of the code while the program is stopped)."""
+        if on == self.patched and not force:
+            return
+        inferior = gdb.selected_inferior()
+        for page, (orig, patched) in self.pages.items():
+            inferior.write_memory(page, bytes(patched) if on else orig)
+        self.patched = on
+
+    def original_pc(self, pc):
+        """The original address of code running at `pc` (in a stub or not)."""
+        if self.base is None or not self.base <= pc < self.base + self.size:
+            return pc
+        if pc in self.traps:
+            return self.traps[pc]
+        i = bisect.bisect_right(self.moved, (pc, float("inf"))) - 1
+        return self.moved[i][1] if i >= 0 else pc
+
+    def running_pc(self, pc):
+        """Where the code of original address `pc` runs while patched (a breakpoint for
+        it goes there)."""
+        return self.stand_in.get(pc, pc)
+
+    def note_hit(self, c, pc, base):
+        """Notes in the ring a hit counted outside the stubs."""
+        i = c & (RING - 1)
+        inferior = gdb.selected_inferior()
+        inferior.write_memory(self.ring + 8 * i, struct.pack("<Q", base))
+        inferior.write_memory(self.ring + RING * 8 + 4 * i, struct.pack("<I", self.ids[pc]))
+
+    def ring_tail(self, count, last):
+        """(counter value, entry pc, frame base) of the `count` hits up to counter value
+        `last`, oldest first (the ring keeps the last 65,536)."""
+        count = max(0, min(count, RING, last))
+        inferior = gdb.selected_inferior()
+        out = []
+        c = last - count + 1
+        while c <= last:
+            i = c & (RING - 1)
+            n = min(last - c + 1, RING - i)
+            bases = bytes(inferior.read_memory(self.ring + 8 * i, 8 * n))
+            ids = bytes(inferior.read_memory(self.ring + RING * 8 + 4 * i, 4 * n))
+            for j, (base, ident) in enumerate(zip(struct.iter_unpack("<Q", bases),
+                                                   struct.iter_unpack("<I", ids))):
+                out.append((c + j, self.pcs[ident[0]], base[0]))
+            c += n
+        return out

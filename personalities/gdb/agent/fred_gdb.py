@@ -94,6 +94,17 @@ def program_sources(objfile):
     return sources
 
 
+def call_chain(frame):
+    """Where each frame outside `frame` was (its pc: the return address into it), out to
+    the outermost."""
+    chain = []
+    frame = frame.older()
+    while frame is not None and len(chain) < 64:
+        chain.append(frame.pc())
+        frame = frame.older()
+    return chain
+
+
 class Program:
     """The program's own code: its line-table entries and functions, from the main objfile."""
 
@@ -267,7 +278,10 @@ class Agent:
                 "skip": self.ignores.get(bp.number, 0),
             }
         if kind == "step":
-            return {"end": "hit", "pc": pc, "base": frame_base(frame)}
+            # The same pc in the same frame base can come back before this stop (a
+            # recursive call at the same depth from another call site): the calls that
+            # led here tell them apart.
+            return {"end": "hit", "pc": pc, "base": frame_base(frame), "chain": call_chain(frame)}
         return {"end": None}
 
     def announce_end(self, info):

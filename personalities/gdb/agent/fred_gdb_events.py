@@ -12,11 +12,12 @@ serve the ring of recent hits and a walk stop by stop.
 class Hit:
     """One hit: when (epoch, k), where (pc, frame base), and what it turned out to be."""
 
-    __slots__ = ("epoch", "k", "pc", "base", "event", "depth", "location")
+    __slots__ = ("epoch", "k", "pc", "base", "event", "in_frame", "depth", "location")
 
     def __init__(self, epoch, k, pc, base, event=False, location=None):
         self.epoch, self.k, self.pc, self.base = epoch, k, pc, base
-        self.event = event
+        self.event = event  # a stop of `step`
+        self.in_frame = event  # a stop of `next` in its frame
         self.depth = None
         self.location = location  # where a stop that is not at an entry stands
 
@@ -25,11 +26,13 @@ class Hit:
 
 
 class Steps:
-    """gdb's `step` rules, fed hit by hit.
+    """gdb's stepping rules, fed hit by hit.
 
-    `cur` is the line a step in progress compares with: a stop's own line, or, after a
-    return into the middle of a caller's line, that line. A hit in a new, deeper frame is a
-    stop (gdb steps into functions with line information)."""
+    For `step`: `cur` is the line a step in progress compares with, a stop's own line or,
+    after a return into the middle of a caller's line, that line; a hit in a new, deeper
+    frame is a stop (gdb steps into functions with line information). For `next`, which
+    steps over calls, a hit is a stop in its frame when the line differs from the line last
+    run in that frame (or the frame is new)."""
 
     def __init__(self, program):
         self.program = program
@@ -40,39 +43,40 @@ class Steps:
     def key(self, pc):
         return (self.program.files[pc], self.program.lines[pc])
 
-    def stop_at(self, line, base, frame_lines=()):
-        """The program stands at a stop (an epoch's start, a checkpoint at a stop)."""
+    def stop_at(self, line, base):
+        """The program stands at a stop (an epoch's start)."""
         self.cur = line
         self.prev_base = base
-        for b, l in frame_lines:
-            self.last_line[b] = l
         self.last_line[base] = line
 
     def feed(self, pc, base):
-        """Whether a hit at `pc` in the frame at `base` is a stop."""
+        """(is the hit at `pc` in the frame at `base` a stop of `step`, of `next`)."""
         line = self.key(pc)
         prev = self.prev_base
+        mine = self.last_line.get(base)
         if prev is None or self.cur is None:
-            event = False  # the first hit seen: it is where the walk starts
+            step = nxt = False  # the first hit seen: the window starts there
             self.cur = line
         elif base == prev:
-            event = line != self.cur
+            step = line != self.cur
+            nxt = line != mine
         elif base < prev:
-            event = True  # stepped into a called function
+            step = nxt = True  # a call into a function
         else:
-            # A return. Onto a return address that starts a line-table entry, gdb stops
-            # if the line differs from the callee's; into the middle of a line, it takes
-            # that line (the caller's, as last run in that frame) and goes on.
+            # A return. Onto a return address that starts a line-table entry, gdb's step
+            # stops if the line differs from the callee's; into the middle of a line, it
+            # takes that line (the caller's, as last run in that frame) and goes on.
             if pc not in self.program.return_entries:
-                self.cur = self.last_line.get(base, line)
-            event = line != self.cur
+                self.cur = mine  # (None, unknown: most often another line)
+            step = line != self.cur
+            nxt = line != mine
             for b in [b for b in self.last_line if b < base]:
                 del self.last_line[b]
-        if event:
+        if step:
             self.cur = line
         self.last_line[base] = line
         self.prev_base = base
-        return event
+        return step, nxt
 
 
 def depths(hits, stack):

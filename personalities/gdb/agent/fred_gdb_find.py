@@ -35,6 +35,7 @@ class Stretch:
         self.origin = req.get("from")  # {gdb, epoch, k}: to restore again for another run
         self.checkpoints = []
         self.restored = False
+        self.last_run = None
 
     def run(self, native=True, prepare=None):
         """One run through the segments (after the first, from the checkpoint again)."""
@@ -43,6 +44,7 @@ class Stretch:
             self.origin["gdb"] = fresh["gdb"]
         self.restored = True
         r = Run(self.ops, native=native and self.agent.clock is not None)
+        self.last_run = r
         try:
             r.begin(self.segments[0]["epoch"], self.segments[0]["k"])
             if prepare is not None:
@@ -55,7 +57,7 @@ class Stretch:
 
     def reached(self):
         if gdb.selected_inferior().pid and self.agent.finished is None:
-            return self.agent.location(newest())
+            return self.agent.location(self.agent.user_frame())
         return None
 
     def reply(self, result):
@@ -94,8 +96,7 @@ def window(r, last, size, until):
         epoch, k = r.time_of(c)
         h = ev.Hit(epoch, k, pc, base)
         if start is not None and start.pc == pc:
-            h.event = True
-            h.location = None
+            h.event = h.in_frame = True  # the stop at the epoch's start
         hits.append(h)
     for first, start in starts.items():
         if first == last + 1 and start.pc not in r.program.lines:
@@ -113,16 +114,18 @@ def read_stops(hits, program, stack, covered):
             loc = h.location or program.where(h.pc)
             steps.stop_at((loc["file"], loc["line"]), h.base)
         elif h.pc in program.lines:
-            h.event = steps.feed(h.pc, h.base)
+            h.event, h.in_frame = steps.feed(h.pc, h.base)
             if i == 0 and not covered:
-                h.event = False  # (unknown: what came before is not in the window)
+                h.event = h.in_frame = False  # (unknown: what came before is not seen)
     ev.depths(hits, stack)
 
 
 def answer(query, hits, program):
+    """The query's matches: stops of `step`, or for a query in one frame, of `next`."""
     a = ev.Answer(query, program)
+    framed = query.get("depth") is not None
     for h in hits:
-        if h.event:
+        if h.in_frame if framed else h.event:
             a.stop(h, h.location)
     return a
 
@@ -134,6 +137,7 @@ def steps(ops, req):
     q = s.query
     r = s.run()
     last = r.counter()
+    before = last - 1 if r.counted else last  # the last hit before the stretch's end
     stack = stack_bases(ops)
     reached = s.reached()
     size = KEEP_WINDOW * max(1, q.get("keep", 1))
@@ -148,7 +152,7 @@ def steps(ops, req):
     r.finish()
     result = a.result()
     if not done and q.get("depth") is not None:
-        result = in_frame(s, q, stack, last) or result
+        result = in_frame(s, q, stack, before) or result
     result = s.reply(result)
     result["reached"] = reached
     result["checkpoints"] = s.checkpoints
@@ -156,37 +160,49 @@ def steps(ops, req):
 
 
 def in_frame(s, q, stack, last):
-    """The last stop in the frame at depth `q.depth` when it lies beyond the ring: a run
-    noting the last hit in that frame and the entry of the floor's frame, then a run that
-    stops just after that hit to read the stops before it."""
+    """The last stop in the frame at depth `q.depth` up to the hit `last`, when it lies
+    beyond the ring (with the floor's rule: not before that frame was entered)."""
     d, floor = q["depth"], q.get("floor")
-    if not 0 < d <= len(stack):
+    if not 0 < d <= len(stack) or last <= 0:
         return None
-    base = stack[d - 1]
-    entered = stack[floor - 1] + 8 if floor is not None and 0 < floor <= len(stack) else None
-
-    def filters(r):
-        r.clock.write_var(NEG_F, -base)
-        if entered is not None:
-            r.clock.write_var(NEG_S, -entered)
-
-    r = s.run(prepare=filters)
-    in_f, entry = r.clock.read_var(LAST_F), r.clock.read_var(LAST_ENTRY)
-    r.finish()
+    s.segments = cut(s.segments, s.last_run, last)
+    entered = stack[floor - 1] if floor is not None and 0 < floor <= len(stack) else None
+    in_f, entry = last_hit_in(s, stack[d - 1], entered)
     broke = entered is not None and entry > 0
     if d >= (floor or 0) and broke and in_f <= entry:
         return {"found": [], "broke": True, "entry": None}
     if in_f == 0:
         return {"found": [], "broke": broke, "entry": None}
-    # Stop just after that hit, and read the stops up to it.
-    s.segments = cut(s.segments, r, in_f + 1)
+    found = last_stop_in(s, stack[d - 1], in_f)
+    return {"found": found[-1:], "broke": broke, "entry": None}
+
+
+def last_hit_in(s, base, entered=None):
+    """A run through the stretch noting the counter value of the last hit in the frame at
+    `base`, and of the last entry into the frame at `entered` (0: none)."""
+
+    def filters(r):
+        r.clock.write_var(NEG_F, -base)
+        if entered is not None:
+            r.clock.write_var(NEG_S, -(entered + 8))  # (its return address at rsp)
+
+    r = s.run(prepare=filters)
+    found = r.clock.read_var(LAST_F), r.clock.read_var(LAST_ENTRY)
+    r.finish()
+    return found
+
+
+def last_stop_in(s, base, c):
+    """The last stop (of `next`) in the frame at `base` up to the hit `c`: a run that
+    stops just after it reads the stops before it."""
+    s.segments = cut(s.segments, s.last_run, c + 1)
     r = s.run()
     stack = stack_bases(s.ops)
     hits, covered = window(r, r.counter(), KEEP_WINDOW, until_of(s.segments))
     read_stops(hits, s.program, stack, covered)
-    a = answer(dict(q, floor=None), hits, s.program)
     r.finish()
-    return {"found": a.found[-1:], "broke": broke, "entry": None}
+    return [dict(ev.found(h, s.program), depth=h.depth) for h in hits
+            if h.in_frame and h.base == base]
 
 
 def cut(segments, r, c):

@@ -393,6 +393,9 @@ class Run:
         base = e.get("base")
         if base is not None and frame_base(gdb.newest_frame()) != base:
             return False
+        chain = e.get("chain")
+        if chain is not None and fred_gdb.call_chain(gdb.newest_frame()) != chain:
+            return False
         cond = e.get("cond")
         if cond:
             self.agent.evaluating = True

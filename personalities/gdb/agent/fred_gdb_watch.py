@@ -16,7 +16,8 @@ import gdb
 
 import fred_gdb_events as ev
 from fred_gdb import frame_base, newest
-from fred_gdb_find import KEEP_WINDOW, Stretch, cut, read_stops, stack_bases, until_of, window
+from fred_gdb_find import (KEEP_WINDOW, Stretch, cut, last_hit_in, last_stop_in, read_stops,
+                           stack_bases, until_of, window)
 from fred_gdb_native import RING
 from fred_gdb_scan import Run
 
@@ -169,6 +170,7 @@ def native(ops, req):
     else:
         c, base, old, new = watcher.changes[-1]
         end = r.counter()
+        whole = s.segments
         if c <= end - RING + KEEP_WINDOW:
             # Further back than the ring reaches: a run that stops just after the change.
             r.finish()
@@ -178,12 +180,20 @@ def native(ops, req):
         hits, covered = window(r, c, KEEP_WINDOW, until_of(s.segments))
         read_stops(hits, s.program, stack, covered)
         r.finish()
-        stops = [h for h in hits if h.event]
-        mine = [h for h in stops if h.base == base] or stops
+        mine = [h for h in hits if h.in_frame and h.base == base]
+        f = None
         if mine:
             h = mine[-1]
             f = ev.found(h, s.program) if h.location is None else dict(
                 time=h.time(), depth=h.depth, event="line", location=h.location)
+        else:
+            # The writing frame's statement began further back than the ring reaches
+            # (it called a long function): found by its frame.
+            s.segments = cut(whole, s.last_run, c) if c > 0 else whole
+            in_f, _ = last_hit_in(s, base) if c > 0 else (0, 0)
+            found = last_stop_in(s, base, in_f) if in_f else []
+            f = found[-1] if found else None
+        if f is not None:
             result["found"] = [dict(f, old=old, new=new)]
     result = s.reply(result)
     result["reached"] = reached
@@ -241,7 +251,7 @@ def walking(ops, req):
             stack.pop()
         if not stack or stack[-1] != base:
             stack.append(base)
-        if not steps.feed(pc, base):
+        if not steps.feed(pc, base)[0]:
             return False
         epoch, k = r.time_of(c)
         h = ev.Hit(epoch, k, pc, base, event=True)

@@ -1,0 +1,142 @@
+//! fred-gdb's reverse commands are the exact inverses of gdb's own `step` and `next`, on
+//! code where gdb's rules are subtle (recursion on one line, a call's return landing on a
+//! line-table entry, a switch, do-while, goto), and stay exact when the answer lies further
+//! back than the last 65,536 line-table entries the program ran (a long call).
+
+mod support;
+
+use support::{cmds, times, Fred, Pos, TestDir};
+
+/// Code on which gdb's stepping rules are subtle.
+const TRICKY: &str = r#"#include <stdio.h>
+
+static int kind(int v)
+{
+    switch (v % 7) {
+    case 0: return 10;
+    case 1: return 11;
+    case 2: return 12;
+    case 3: return 13;
+    case 4: return 14;
+    case 5: return 15;
+    default: return 16;
+    }
+}
+
+int sq(int n)
+{
+    int r = n * n;
+    return r;
+}
+
+static void nothing(void) {}
+
+static int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+
+int main(void)
+{
+    int total = 0;
+    for (int i = 0; i < 3; i++)
+        total += sq(i);
+    int x = sq(2) + sq(3);
+    int k = 0;
+    do {
+        k += kind(k + x);
+        nothing();
+    } while (k < 40);
+    int j = 0;
+again:
+    j++;
+    if (j < 3) goto again;
+    int f = fib(4);
+    while (j--) { f++; }
+    printf("%d %d %d %d %d\n", total, x, k, j, f);
+    return 0;
+}
+"#;
+
+/// `forward` steps then as many `backward` ones: the positions visited going back are the
+/// ones visited going forward, in reverse.
+fn assert_round_trip(forward: &str, backward: &str, n: usize) {
+    let dir = TestDir::new(&format!("gdb-exact-{forward}"));
+    dir.c_program(TRICKY);
+    let commands = cmds(&[
+        &["break main", "run"],
+        &times(forward, n),
+        &times(backward, n),
+    ]);
+    let run = Fred::new(&dir).gdb().run(&commands);
+    for i in 0..commands.len() {
+        run[i].assert_ok();
+    }
+    let there: Vec<Pos> = (1..=n).map(|i| run[i].pos()).collect();
+    let mut back: Vec<Pos> = (n + 2..2 * n + 2).map(|i| run[i].pos()).collect();
+    back.reverse();
+    assert_eq!(there, back, "{backward} must retrace {forward} exactly");
+}
+
+#[test]
+fn reverse_step_retraces_gdbs_step_through_recursion_on_one_line_and_returns_onto_entries() {
+    // 60 steps: the loop with calls, sq(2) + sq(3), the switch in a do-while, the goto
+    // loop, and fib's recursion, where gdb's step skips calls made at the depth it is at.
+    assert_round_trip("step", "reverse-step", 60);
+}
+
+#[test]
+fn reverse_next_retraces_gdbs_next() {
+    assert_round_trip("next", "reverse-next", 25);
+}
+
+/// A call that runs 900,000 line-table entries, more than the ring of recent ones holds.
+const FAR: &str = r#"long total;
+
+long work(long n)
+{
+    long s = 0;
+    for (long i = 0; i < n; i++)
+        s += i % 7;
+    return s;
+}
+
+int main(void)
+{
+    long a = 1;
+    long b = work(300000);
+    total = a + b;
+    long c = total * 2;
+    return (int)(c & 1);
+}
+"#;
+
+#[test]
+fn answers_further_back_than_the_ring_of_recent_entries() {
+    let dir = TestDir::new("gdb-exact-far");
+    let src = dir.c_program(FAR);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 15",
+        "run",
+        "reverse-step",
+        "p s",
+        "reverse-finish",
+        "reverse-next",
+        "next",
+        "next",
+        "reverse-watch b",
+        "p b",
+        "reverse-next",
+    ]);
+    run[1].assert_at(&src, 15, "main");
+    // Out of work() backwards, onto its last line, with its locals.
+    run[2].assert_at(&src, 9, "work");
+    run[3].assert_value("$1 = 899997");
+    // The call 900,000 entries back.
+    run[4].assert_at(&src, 14, "main");
+    run[5].assert_at(&src, 13, "main");
+    run[6].assert_at(&src, 14, "main");
+    run[7].assert_at(&src, 15, "main");
+    // b is written after work() returns: its statement is the call's line.
+    run[8].assert_at(&src, 14, "main");
+    assert_eq!(run[8].raw["new"], "899997", "{:?}", run[8]);
+    run[9].assert_value("$2 = 0");
+    run[10].assert_at(&src, 13, "main");
+}

@@ -18,19 +18,17 @@ import struct
 
 import gdb
 
+from fred_gdb_plan import ENDS, branch_of, function_insns, plan_function
+
 RING = 1 << 16  # hits remembered
 PAGE = 4096
 
 # Variables at the start of the stub page (byte offsets).
 CNT, S_RCX, S_RDX, S_RAX, NEG_F, LAST_F, NEG_TARGET, NEG_S, LAST_ENTRY, S_RCX2 = (
     8 * i for i in range(10))
-CONSTS = 128  # emulated calls' return addresses from here
-VARS = 1024  # stubs from here
+CONSTS = 128  # emulated calls' return addresses from here, then the stubs
 
-BRANCH = re.compile(r"^(?:bnd\s+|notrack\s+)?(j\w+|call\w*)\s+(\S+)")
-TARGET = re.compile(r"^0x([0-9a-f]+)")
 RIPREL = re.compile(r"(-?0x[0-9a-f]+)?\(%rip\)")
-ENDS = ("ret", "repz ret", "hlt", "ud2")
 
 
 class Unpatchable(Exception):
@@ -41,15 +39,6 @@ def s32(v):
     if not -(1 << 31) <= v < (1 << 31):
         raise Unpatchable("out of reach")
     return struct.pack("<i", v)
-
-
-def branch_of(asm):
-    """(mnemonic, direct target or None) of a jump or call; (None, None) otherwise."""
-    m = BRANCH.match(asm)
-    if not m:
-        return None, None
-    t = TARGET.match(m.group(2))
-    return m.group(1), (int(t.group(1), 16) if t else None)
 
 
 class Asm:
@@ -84,83 +73,6 @@ class Asm:
         self.emit(bytes([0x0F, 0x80 | cc]) + s32(target - (self.here() + 6)))
 
 
-class Region:
-    """Instructions moved into a stub, from `start` on (original addresses)."""
-
-    def __init__(self, insns, entries, starts):
-        self.start = insns[0][0]
-        self.insns = insns  # [(addr, length, asm, bytes)]
-        self.entries = entries  # {pc: id} counted here
-        self.starts = starts  # {pc} functions that start here (the entry filter)
-        self.end = insns[-1][0] + insns[-1][1]
-        self.stub = None
-
-
-def function_insns(pc):
-    """The instructions of the function around `pc`, and its range."""
-    block = gdb.block_for_pc(pc)
-    while block is not None and block.function is None:
-        block = block.superblock
-    if block is None:
-        return None, None, None
-    inferior = gdb.selected_inferior()
-    insns = []
-    for d in inferior.architecture().disassemble(block.start, block.end - 1):
-        raw = bytes(inferior.read_memory(d["addr"], d["length"]))
-        insns.append((d["addr"], d["length"], d["asm"].strip(), raw))
-    return insns, block.start, block.end
-
-
-def plan_function(insns, lo, hi, lines, entries):
-    """The regions of one function, and the entries that must keep breakpoints."""
-    targets = {lo}
-    indirect = False
-    for addr, length, asm, _ in insns:
-        op, target = branch_of(asm)
-        if op is None:
-            continue
-        if op.startswith("call"):
-            targets.add(addr + length)  # entered again from outside, by the return
-        elif target is None:
-            indirect = True  # a jump table: any entry may be jumped to
-        if target is not None and lo <= target < hi:
-            targets.add(target)
-    if indirect:
-        targets.update(p for p in lines if lo <= p < hi)
-    blocks, cur = [], []
-    for insn in insns:
-        if cur and insn[0] in targets:
-            blocks.append(cur)
-            cur = []
-        cur.append(insn)
-        if branch_of(insn[2])[0] is not None or insn[2].startswith(ENDS):
-            blocks.append(cur)
-            cur = []
-    if cur:
-        blocks.append(cur)
-    regions, slow = [], []
-    for block in blocks:
-        counted = [i for i, ins in enumerate(block) if ins[0] in lines or ins[0] in entries]
-        if not counted:
-            continue
-        first = counted[0]
-        take, size = [], 0
-        for i, ins in enumerate(block[first:], first):
-            take.append(ins)
-            size += ins[1]
-            if i >= counted[-1] and size >= 5:
-                break
-        if size < 5 and first > 0:
-            take = block[:first + len(take)]  # (control enters a block at its start only)
-            size = sum(ins[1] for ins in take)
-        if size < 5:
-            slow.extend(ins[0] for ins in block if ins[0] in lines or ins[0] in entries)
-            continue
-        regions.append(Region(take, {i[0]: lines[i[0]] for i in take if i[0] in lines},
-                              {i[0] for i in take if i[0] in entries}))
-    return regions, slow
-
-
 class NativeClock:
     """The stubs, the patches and the counter, inside one program (`lines`: every
     line-table entry pc of its own code; `entries`: its functions' first pcs)."""
@@ -169,7 +81,8 @@ class NativeClock:
         self.pcs = sorted(lines)  # id -> entry pc
         self.ids = {pc: i for i, pc in enumerate(self.pcs)}
         self.entries = set(entries)
-        self.regions, self.slow, self.return_entries = [], [], set()
+        self.chains, self.slow, self.redirect = [], [], []
+        self.return_entries = set()
         done = set()
         for pc in sorted(set(self.ids) | self.entries):
             if pc in done:
@@ -179,11 +92,11 @@ class NativeClock:
                 self.slow.append(pc)
                 continue
             done.update(p for p in list(self.ids) + list(self.entries) if lo <= p < hi)
-            regions, slow = plan_function(insns, lo, hi, self.ids, self.entries)
-            self.regions.extend(regions)
+            chains, slow, redirect, calls = plan_function(insns, lo, hi, self.ids, self.entries)
+            self.chains.extend(chains)
             self.slow.extend(slow)
-            self.return_entries.update(
-                i[0] + i[1] for i in insns if (branch_of(i[2])[0] or "").startswith("call"))
+            self.redirect.extend(redirect)
+            self.return_entries.update(calls)
         self.return_entries &= set(self.ids)
         self.base = None
         self.ring = None
@@ -199,10 +112,11 @@ class NativeClock:
     def allocate(self):
         """Maps the stub page near the program's code (a jump reaches 2 GB) and the ring,
         and writes the stubs; False if the program cannot take them."""
-        if not self.regions:
+        if not self.chains:
             return False
-        text = min(r.start for r in self.regions)
-        size = VARS + 200 * (len(self.ids) + len(self.entries)) + 80 * len(self.regions)
+        text = min(c.start for c in self.chains)
+        size = CONSTS + 200 * (len(self.ids) + len(self.entries)) + \
+            sum(3 * c.size + 64 for c in self.chains)
         size = (size + PAGE - 1) // PAGE * PAGE
         mmap = "((long (*)(long, long, int, int, int, long)) mmap)"
         for hint in [(text & ~0xFFFFF) - (mb << 20) for mb in (16, 256, 1)]:
@@ -226,66 +140,88 @@ class NativeClock:
         return True
 
     def build(self):
+        """Assembles every stub twice: once to learn where each lands, once for good (the
+        sizes do not depend on the addresses)."""
+        kept = [c for c in self.chains]
+        while True:
+            try:
+                code = self.assemble_all(kept, {})
+                where = {c.start: c.stub for c in kept}
+                code = self.assemble_all(kept, where)
+                break
+            except Unpatchable as e:
+                bad = e.args[1] if len(e.args) > 1 else None
+                if bad is None:
+                    raise
+                # Virtual chains of that function may be led into through it: they go too.
+                gone = [c for c in kept if c is bad or
+                        (c.function == bad.function and c.kind == "virtual")]
+                for c in gone:
+                    kept.remove(c)
+                    self.slow.extend(list(c.entries) + list(c.starts))
+        self.chains = kept
+        if len(code) > self.size:
+            raise gdb.GdbError("the stub page overflowed")
+        inferior = gdb.selected_inferior()
+        inferior.write_memory(self.base, bytes(code))
+        self.moved.sort()
+        # The jumps into the stubs, and jump-table slots sent to virtual chains' stubs (a
+        # slot holds its target's offset from the table).
+        writes = [(c.start, b"\xE9" + s32(c.stub - (c.start + 5)))
+                  for c in self.chains if c.kind in ("real", "carrier")]
+        where = {c.start: c.stub for c in self.chains}
+        for slot, target in self.redirect:
+            if target in where:
+                offset = struct.unpack("<i", bytes(inferior.read_memory(slot, 4)))[0]
+                writes.append((slot, s32(where[target] - (target - offset))))
+        for addr, data in writes:
+            for i, byte in enumerate(data):
+                page = (addr + i) & ~(PAGE - 1)
+                if page not in self.pages:
+                    orig = bytes(inferior.read_memory(page, PAGE))
+                    self.pages[page] = (orig, bytearray(orig))
+                self.pages[page][1][addr + i - page] = byte
+        self.patched = False
+
+    def assemble_all(self, chains, where):
+        """The stub page's code, with branches to chain starts in `where` sent to their
+        stubs; maps and traps are (re)made."""
+        self.stand_in, self.traps, self.after_count, self.moved = {}, {}, {}, []
         a = Asm(self.base)
-        a.emit(bytes(VARS))
+        calls = sum(1 for c in chains for i in c.insns
+                    if (branch_of(i[2])[0] or "").startswith("call"))
+        a.emit(bytes(CONSTS + 8 * calls + 64))
         consts = {}
 
         def const(value):
             if value not in consts:
                 consts[value] = CONSTS + 8 * len(consts)
-                if consts[value] + 8 > VARS:
-                    raise Unpatchable("too many calls")
             return self.base + consts[value]
 
-        kept = []
-        for reg in self.regions:
-            mark = len(a.code)
-            saved = (dict(self.stand_in), dict(self.traps), len(self.moved),
-                     dict(self.after_count))
+        for c in chains:
             try:
-                self.assemble(a, reg, const)
-                kept.append(reg)
-            except Unpatchable:
-                del a.code[mark:]
-                self.stand_in, self.traps, self.after_count = saved[0], saved[1], saved[3]
-                del self.moved[saved[2]:]
-                self.slow.extend(i[0] for i in reg.insns
-                                 if i[0] in self.ids or i[0] in self.entries)
-        self.regions = kept
+                self.assemble(a, c, const, where)
+            except Unpatchable as e:
+                raise Unpatchable(str(e), c)
         for value, off in consts.items():
             a.code[off:off + 8] = struct.pack("<Q", value)
-        if len(a.code) > self.size:
-            raise gdb.GdbError("the stub page overflowed")
-        inferior = gdb.selected_inferior()
-        inferior.write_memory(self.base, bytes(a.code))
-        self.moved.sort()
-        for reg in self.regions:
-            jump = b"\xE9" + s32(reg.stub - (reg.start + 5))
-            for i, byte in enumerate(jump):
-                page = (reg.start + i) & ~(PAGE - 1)
-                if page not in self.pages:
-                    orig = bytes(inferior.read_memory(page, PAGE))
-                    self.pages[page] = (orig, bytearray(orig))
-                self.pages[page][1][reg.start + i - page] = byte
-        self.patched = False
+        return a.code
 
-    def assemble(self, a, reg, const):
-        reg.stub = a.here()
-        for addr, length, asm, raw in reg.insns:
+    def assemble(self, a, c, const, where):
+        c.stub = a.here()
+        for addr, length, asm, raw in c.insns:
             self.stand_in.setdefault(addr, a.here())
             # Everything from here to the next instruction's stand-in runs for `addr`.
             self.moved.append((a.here(), addr))
-            if addr in reg.starts:
+            if addr in c.starts:
                 self.entry_filter(a)
-            if addr in reg.entries:
-                self.counter(a, reg.entries[addr], addr)
-            self.relocate(a, addr, length, asm, raw, const)
-        last = reg.insns[-1][2]
+            if addr in c.entries:
+                self.counter(a, c.entries[addr], addr)
+            self.relocate(a, addr, length, asm, raw, const, where)
+        last = c.insns[-1][2]
         op, _ = branch_of(last)
-        if op is None and not last.startswith(ENDS):
-            a.jmp(reg.end)
-        elif op is not None and op != "jmp" and not op.startswith("call"):
-            a.jmp(reg.end)  # a conditional jump's fall-through
+        if not (last.startswith(ENDS) or op == "jmp" or (op or "").startswith("call")):
+            a.jmp(where.get(c.end, c.end))  # falling through
 
     def counter(self, a, ident, pc):
         """Count one hit, note it in the ring, note it if it is in the filtered frame, and
@@ -325,11 +261,16 @@ class NativeClock:
         a.store("rcx", b + LAST_ENTRY)
         a.load("rcx", b + S_RCX)  # 2:
 
-    def relocate(self, a, addr, length, asm, raw, const):
+    def relocate(self, a, addr, length, asm, raw, const, where):
         op, target = branch_of(asm)
         if op is not None:
             if target is None:
+                if op == "jmp" and "%rip" not in asm and "%rsp" not in asm:
+                    a.emit(raw)  # jmp *%reg: where it goes does not depend on where it is
+                    return
                 raise Unpatchable("indirect branch")
+            if not op.startswith("call"):
+                target = where.get(target, target)
             if op == "jmp":
                 a.jmp(target)
             elif op.startswith("call"):

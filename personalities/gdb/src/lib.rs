@@ -31,6 +31,10 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
         include_str!("../agent/fred_gdb_events.py"),
     ),
     (
+        "fred_gdb_plan.py",
+        include_str!("../agent/fred_gdb_plan.py"),
+    ),
+    (
         "fred_gdb_scan.py",
         include_str!("../agent/fred_gdb_scan.py"),
     ),

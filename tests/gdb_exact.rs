@@ -140,3 +140,87 @@ fn answers_further_back_than_the_ring_of_recent_entries() {
     run[9].assert_value("$2 = 0");
     run[10].assert_at(&src, 13, "main");
 }
+
+/// Pointer chains that run into NULL or a bad address, a local, a value set and set back.
+const CHAINS: &str = r#"#include <stdlib.h>
+
+struct node { long value; struct node *next; };
+struct node *head;
+
+long sum(struct node *n)
+{
+    long s = 0;
+    while (n) {
+        s += n->value;
+        n = n->next;
+    }
+    return s;
+}
+
+int main(void)
+{
+    struct node *bad = (struct node *)16;
+    long t = 0;
+    for (int i = 0; i < 5; i++) {
+        struct node *n = malloc(sizeof *n);
+        n->value = i;
+        n->next = head;
+        head = n;
+    }
+    t = sum(head);
+    head->next->value = 7;
+    head->next->value = 3;
+    t = sum(head);
+    bad = head;
+    t = t + bad->value;
+    return (int)t;
+}
+"#;
+
+#[test]
+fn reverse_watch_follows_pointer_chains_through_null_and_bad_addresses_and_locals() {
+    let dir = TestDir::new("gdb-exact-chains");
+    let src = dir.c_program(CHAINS);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 32",
+        "run",
+        "reverse-watch head->next->value",
+        "reverse-watch head->next->value",
+        "next",
+        "next",
+        "next",
+        "next",
+        "reverse-watch bad->value",
+        "reverse-watch head->next->next->next->next->next->value",
+        "break 11",
+        "continue",
+        "reverse-watch s",
+        "reverse-watch n",
+    ]);
+    // Set to 7 and back to 3 (its value before was 3): the last change is the second.
+    run[2].assert_at(&src, 28, "main");
+    assert_eq!(
+        (&run[2].raw["old"], &run[2].raw["new"]),
+        (&"7".into(), &"3".into())
+    );
+    run[3].assert_at(&src, 27, "main");
+    assert_eq!(run[3].raw["old"], "3");
+    // bad pointed at address 16 (unreadable) until line 30.
+    run[7].assert_at(&src, 31, "main");
+    run[8].assert_at(&src, 30, "main");
+    assert_eq!(
+        run[8].raw["old"], "<Cannot access memory at address 0x10>",
+        "{:?}",
+        run[8]
+    );
+    // Five nodes deep is NULL's ->value (address 0), four deep NULL's ->next (address 8):
+    // the fifth push made the difference.
+    run[9].assert_at(&src, 24, "main");
+    assert_eq!(run[9].raw["old"], "<Cannot access memory at address 0x8>");
+    // A local of sum(), followed in its frame; a parameter not changed since the frame was
+    // entered, in the loop's first round: its entry.
+    run[11].assert_at(&src, 11, "sum");
+    run[12].assert_at(&src, 10, "sum");
+    run[13].assert_at(&src, 8, "sum");
+    assert!(run[13].output.contains("entered"), "{:?}", run[13]);
+}

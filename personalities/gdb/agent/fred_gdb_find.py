@@ -13,10 +13,13 @@
   hardware (calls, locals it cannot pin) is evaluated at every stop, walking.
 """
 
+import os
+import termios
+
 import gdb
 
 import fred_gdb_events as ev
-from fred_gdb import frame_base, newest
+from fred_gdb import emit, frame_base, newest
 from fred_gdb_native import LAST_ENTRY, LAST_F, NEG_F, NEG_S, RING
 from fred_gdb_scan import Run, Stop
 
@@ -40,8 +43,7 @@ class Stretch:
     def run(self, native=True, prepare=None):
         """One run through the segments (after the first, from the checkpoint again)."""
         if self.restored:
-            fresh = self.ops.restore(dict(self.origin))
-            self.origin["gdb"] = fresh["gdb"]
+            restore_again(self.ops, self.origin, self.segments)
         self.restored = True
         r = Run(self.ops, native=native and self.agent.clock is not None)
         self.last_run = r
@@ -65,6 +67,26 @@ class Stretch:
         result["reached"] = self.reached()
         result["reached_event"] = "line" if result["reached"] is not None else None
         return result
+
+
+def restore_again(ops, origin, segments):
+    """The stretch's checkpoint (`origin`, renumbered) restored again for another run; if
+    the program reads input on the way, its terminal is emptied of what the last run left
+    unread and fred types the stretch's input again."""
+    origin["gdb"] = ops.restore(dict(origin))["gdb"]
+    if not any(seg.get("input") for seg in segments):
+        return
+    tty = gdb.parameter("inferior-tty")
+    if tty:
+        try:
+            fd = os.open(tty, os.O_RDWR | os.O_NOCTTY)
+            try:
+                termios.tcflush(fd, termios.TCIFLUSH)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+    emit("rerun", {})
 
 
 def until_of(segments):
@@ -99,8 +121,8 @@ def window(r, last, size, until):
             h.event = h.in_frame = True  # the stop at the epoch's start
         hits.append(h)
     for first, start in starts.items():
-        if first == last + 1 and start.pc not in r.program.lines:
-            hits.append(start)  # the last epoch started mid-line, after the last hit
+        if first == last + 1:
+            hits.append(start)  # the last epoch's start, where the run stands
     covered = lo <= 1
     return [h for h in hits if h.time() < until], covered
 

@@ -24,8 +24,12 @@ RING = 1 << 16  # hits remembered
 PAGE = 4096
 
 # Variables at the start of the stub page (byte offsets).
-CNT, S_RCX, S_RDX, S_RAX, NEG_F, LAST_F, NEG_TARGET, NEG_S, LAST_ENTRY, S_RCX2 = (
-    8 * i for i in range(10))
+(CNT, S_RCX, S_RDX, S_RAX, NEG_F, LAST_F, NEG_TARGET, NEG_S, LAST_ENTRY, S_RCX2,
+ WATCH_ON, RET_SLOT, LAST_VALUE, LAST_CHANGE, WATCH_PTR) = (8 * i for i in range(15))
+# A watched value that cannot be read (a null pointer on its way: k is the step), or whose
+# reading faulted.
+UNREADABLE = 0x7EAD_0000_0000_0000
+FAULTED = 0x7EAD_FFFF_0000_0000
 CONSTS = 128  # emulated calls' return addresses from here, then the stubs
 
 RIPREL = re.compile(r"(-?0x[0-9a-f]+)?\(%rip\)")
@@ -106,6 +110,9 @@ class NativeClock:
         self.traps = {}  # address just after a stub's int3 -> its entry pc
         self.after_count = {}  # entry pc -> that address (where its counted hit goes on)
         self.pages = {}  # page address -> (original bytes, patched bytes)
+        self.fault_points = set()  # the watch code's loads (a fault there: unreadable)
+        self.watch_compare = None
+        self.watching = None  # (start, steps, size) of the watched chain
 
     # ---- set-up, once per run of the program, before its first checkpoint ------------
 
@@ -115,9 +122,9 @@ class NativeClock:
         if not self.chains:
             return False
         text = min(c.start for c in self.chains)
-        size = CONSTS + 200 * (len(self.ids) + len(self.entries)) + \
+        size = CONSTS + 240 * (len(self.ids) + len(self.entries)) + \
             sum(3 * c.size + 64 for c in self.chains)
-        size = (size + PAGE - 1) // PAGE * PAGE
+        size = (size + PAGE - 1) // PAGE * PAGE + PAGE  # (the last page: the watch code)
         mmap = "((long (*)(long, long, int, int, int, long)) mmap)"
         for hint in [(text & ~0xFFFFF) - (mb << 20) for mb in (16, 256, 1)]:
             if hint <= 0x10000:
@@ -136,7 +143,10 @@ class NativeClock:
             return False
         self.ring = ring
         self.size = size
+        self.watch_code = self.base + size - PAGE
         self.build()
+        self.write_var(WATCH_PTR, self.watch_code)
+        self.write_var(WATCH_ON, 0)
         return True
 
     def build(self):
@@ -160,7 +170,7 @@ class NativeClock:
                     kept.remove(c)
                     self.slow.extend(list(c.entries) + list(c.starts))
         self.chains = kept
-        if len(code) > self.size:
+        if len(code) > self.size - PAGE:
             raise gdb.GdbError("the stub page overflowed")
         inferior = gdb.selected_inferior()
         inferior.write_memory(self.base, bytes(code))
@@ -237,6 +247,14 @@ class NativeClock:
         a.emit(b"\x48\xB9" + struct.pack("<Q", self.ring))  # movabs $ring,%rcx
         a.emit(b"\x48\x89\x2C\xD1")  # mov %rbp,(%rcx,%rdx,8)
         a.emit(b"\xC7\x84\x91" + struct.pack("<iI", RING * 8, ident))  # movl $id,ids(,%rdx,4)
+        # The watched value, when a search watches one (see `set_watch`).
+        a.load("rcx", b + WATCH_ON)
+        a.emit(b"\xE3\x1B")  # jrcxz 1f
+        back = a.here() + 7 + 7 + 6
+        a.riprel(b"\x48\x8D\x15", back)  # lea back(%rip),%rdx
+        a.store("rdx", b + RET_SLOT)
+        a.riprel(b"\xFF\x25", b + WATCH_PTR)  # jmp *watch(%rip)
+        a.load("rax", b + CNT)  # back: 1:
         a.load("rcx", b + NEG_F)
         a.emit(b"\x48\x8D\x0C\x29")  # lea (%rcx,%rbp,1),%rcx
         a.emit(b"\xE3\x02\xEB\x07")  # jrcxz 1f; jmp 2f
@@ -311,6 +329,13 @@ class NativeClock:
     def write_var(self, off, value):
         gdb.selected_inferior().write_memory(self.base + off, struct.pack("<q", value))
 
+    def read_value(self):
+        """LAST_VALUE, unsigned (it holds raw bytes)."""
+        return self.read_var(LAST_VALUE) % (1 << 64)
+
+    def write_value(self, value):
+        gdb.selected_inferior().write_memory(self.base + LAST_VALUE, struct.pack("<Q", value))
+
     def set_patched(self, on, force=False):
         """Puts the jumps into the stubs in place, or the original code back (a page at a
         time; gdb's own breakpoints are out of the code while the program is stopped)."""
@@ -335,8 +360,80 @@ class NativeClock:
         it goes there)."""
         return self.stand_in.get(pc, pc)
 
+    def set_watch(self, start, steps, size):
+        """Watches, from now on, the value at the end of a chain of memory: from address
+        `start`, `steps` of ("deref",) or ("add", n), then `size` bytes (1, 2, 4 or 8). At
+        every hit the value is read and compared with LAST_VALUE; a change notes the hit in
+        LAST_CHANGE. None: watch nothing."""
+        self.watching = None
+        if start is None:
+            self.write_var(WATCH_ON, 0)
+            return
+        self.watching = (start, steps, size)
+        self.fault_points = set()
+        b = self.base
+        a = Asm(self.watch_code)
+        a.emit(b"\x48\xB8" + struct.pack("<Q", start))  # movabs $start,%rax
+        nulls = []
+        for k, step in enumerate(steps):
+            if step[0] == "deref":
+                self.fault_points.add(a.here())
+                a.emit(b"\x48\x8B\x00")  # mov (%rax),%rax
+                a.emit(b"\x48\x89\xC1")  # mov %rax,%rcx
+                a.emit(b"\xE3\x02\xEB\x05")  # jrcxz 1f; jmp 2f
+                nulls.append((a.here(), k))
+                a.jmp(a.here())  # 1: (patched below: to this step's null value) 2:
+            else:
+                a.emit(b"\x48\x8D\x80" + struct.pack("<i", step[1]))  # lea n(%rax),%rax
+        self.fault_points.add(a.here())
+        a.emit({8: b"\x48\x8B\x00", 4: b"\x8B\x00", 2: b"\x0F\xB7\x00",
+                1: b"\x0F\xB6\x00"}[size])  # the value, zero-extended, into %rax
+        compare = a.here()
+        self.watch_compare = compare
+        a.load("rcx", b + LAST_VALUE)
+        a.emit(b"\x48\xF7\xD1")  # not %rcx
+        a.emit(b"\x48\x8D\x4C\x01\x01")  # lea 1(%rcx,%rax,1),%rcx: value - last
+        a.emit(b"\xE3\x15")  # jrcxz 1f (the same)
+        a.store("rax", b + LAST_VALUE)
+        a.load("rcx", b + CNT)
+        a.store("rcx", b + LAST_CHANGE)
+        a.riprel(b"\xFF\x25", b + RET_SLOT)  # 1: jmp *ret(%rip)
+        for at, k in nulls:
+            here = a.here()
+            a.emit(b"\x48\xB8" + struct.pack("<Q", UNREADABLE + k))  # movabs $null,%rax
+            a.jmp(compare)
+            off = at - self.watch_code
+            a.code[off:off + 5] = b"\xE9" + s32(here - (at + 5))
+        if len(a.code) > PAGE:
+            raise gdb.GdbError("the watched expression is too long")
+        gdb.selected_inferior().write_memory(self.watch_code, bytes(a.code))
+        self.write_var(LAST_CHANGE, 0)
+        self.write_var(WATCH_ON, 1)
+
+    def read_watched(self):
+        """The watched value now, as the watch code reads it."""
+        start, steps, size = self.watching
+        inferior = gdb.selected_inferior()
+        addr = start
+        try:
+            for k, step in enumerate(steps):
+                if step[0] == "deref":
+                    addr = struct.unpack("<Q", bytes(inferior.read_memory(addr, 8)))[0]
+                    if addr == 0:
+                        return UNREADABLE + k
+                else:
+                    addr += step[1]
+            return int.from_bytes(bytes(inferior.read_memory(addr, size)), "little")
+        except gdb.MemoryError:
+            return FAULTED
+
     def note_hit(self, c, pc, base):
-        """Notes in the ring a hit counted outside the stubs."""
+        """Notes a hit counted outside the stubs: in the ring, and for the watch."""
+        if self.watching is not None:
+            value = self.read_watched()
+            if value != self.read_value():
+                self.write_value(value)
+                self.write_var(LAST_CHANGE, c)
         i = c & (RING - 1)
         inferior = gdb.selected_inferior()
         inferior.write_memory(self.ring + 8 * i, struct.pack("<Q", base))

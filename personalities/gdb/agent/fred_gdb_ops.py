@@ -14,6 +14,7 @@ import time
 import gdb
 
 import fred_gdb
+import fred_gdb_chain as chain
 import fred_gdb_find as find
 import fred_gdb_watch as watch
 from fred_gdb import emit, frame_base, newest
@@ -169,7 +170,7 @@ class Ops:
                 r.finish()
                 out = {"checkpoints": s.checkpoints}
             elif query.get("watch"):
-                out = watch.search(self, req)
+                out = chain.natively(self, req) or watch.search(self, req)
             elif query.get("breakpoints"):
                 out = find.breakpoints(self, req)
             else:
@@ -218,6 +219,13 @@ class Ops:
         agent.evaluating = True
         try:
             value = str(gdb.parse_and_eval(expr))
+        except gdb.error as e:
+            # A value that cannot be read now (a null pointer on the way, a name not in
+            # scope yet) is a value of its own; an expression gdb cannot parse is not.
+            msg = str(e).strip().rstrip(".")
+            if "syntax error" in msg.lower() or "invalid" in msg.lower():
+                raise
+            value = "<%s>" % msg
         finally:
             agent.evaluating = False
         frame = agent.user_frame()

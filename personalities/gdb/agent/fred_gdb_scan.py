@@ -20,7 +20,8 @@ import gdb
 import fred_gdb
 from fred_gdb import FATAL, frame_base, newest
 from fred_gdb_events import Hit
-from fred_gdb_native import CNT, LAST_ENTRY, LAST_F, NEG_F, NEG_S, NEG_TARGET, RING, S_RCX
+from fred_gdb_native import (CNT, FAULTED, LAST_ENTRY, LAST_F, NEG_F, NEG_S, NEG_TARGET, RING,
+                             S_RCX)
 
 
 # A replay to a far target leaves a checkpoint this many hits before it (the next search
@@ -240,6 +241,11 @@ class Run:
             if not gdb.selected_inferior().pid:
                 continue
             pc = newest().pc()
+            if self.clock is not None and sig in FATAL and pc in self.clock.fault_points:
+                # The watch code read through a bad pointer: that value cannot be read.
+                gdb.execute("set $rax = %d" % FAULTED, to_string=True)
+                gdb.execute("set $pc = %d" % self.clock.watch_compare, to_string=True)
+                continue
             self.counted = False
             if self.clock is not None and pc in self.clock.traps:
                 gdb.execute("set $rcx = %d" % self.clock.read_var(S_RCX), to_string=True)

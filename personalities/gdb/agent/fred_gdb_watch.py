@@ -17,7 +17,7 @@ import gdb
 import fred_gdb_events as ev
 from fred_gdb import frame_base, newest
 from fred_gdb_find import (KEEP_WINDOW, Stretch, cut, last_hit_in, last_stop_in, read_stops,
-                           stack_bases, until_of, window)
+                           restore_again, stack_bases, until_of, window)
 from fred_gdb_native import RING
 from fred_gdb_scan import Run
 
@@ -315,7 +315,7 @@ def search(ops, req):
         result = native(ops, req)
         if result is not None:
             return result
-        req["from"]["gdb"] = ops.restore(dict(req["from"]))["gdb"]
+        restore_again(ops, req["from"], req["segments"])
     return walking(ops, req)
 
 

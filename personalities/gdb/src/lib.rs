@@ -35,6 +35,10 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
         include_str!("../agent/fred_gdb_plan.py"),
     ),
     (
+        "fred_gdb_chain.py",
+        include_str!("../agent/fred_gdb_chain.py"),
+    ),
+    (
         "fred_gdb_scan.py",
         include_str!("../agent/fred_gdb_scan.py"),
     ),
@@ -47,3 +51,24 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
         include_str!("../agent/fred_gdb_watch.py"),
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_agent_module_is_shipped() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agent");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .expect("the agent directory")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".py"))
+            .collect();
+        on_disk.sort();
+        let mut shipped: Vec<String> = super::AGENT_FILES
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        shipped.sort();
+        assert_eq!(on_disk, shipped);
+    }
+}

@@ -70,6 +70,9 @@ pub struct GdbSession {
     /// gdb holds process copies fred no longer needs (deleted when idle: a delete takes
     /// gdb about 25 ms).
     spent: bool,
+    /// The stretch (checkpoint, first and last epoch) a replay or search runs: its input is
+    /// typed again each time the agent runs it again.
+    replaying: Option<(CheckpointId, u64, u64)>,
 }
 
 impl GdbSession {
@@ -140,6 +143,7 @@ impl GdbSession {
             command_epoch: 0,
             stdin_ended: false,
             spent: false,
+            replaying: None,
         };
         let a = s.wait(true, false, out)?;
         s.pos = a.pos;
@@ -169,7 +173,9 @@ impl GdbSession {
 
     /// Types again, for a replay from `from` to `to`, what the program will read on the way.
     fn replay_input(&mut self, from: &Checkpoint, to: Time) {
-        self.term.replay(from.id, split(from.time).0, split(to).0);
+        let stretch = (from.id, split(from.time).0, split(to).0);
+        self.term.replay(stretch.0, stretch.1, stretch.2);
+        self.replaying = Some(stretch);
         self.replayed = true;
     }
 

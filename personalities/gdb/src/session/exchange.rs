@@ -114,6 +114,13 @@ impl GdbSession {
                         self.program_output(show, out);
                         return Ok(Answer { reply, pos });
                     }
+                    Piece::Marker(kind, _) if kind == "rerun" => {
+                        // The agent runs the stretch again from its checkpoint: the
+                        // program is to read its input again.
+                        if let Some((id, from, to)) = self.replaying {
+                            self.term.replay(id, from, to);
+                        }
+                    }
                     Piece::Marker(..) => {}
                 }
             }

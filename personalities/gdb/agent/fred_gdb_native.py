@@ -179,6 +179,10 @@ class NativeClock:
         # slot holds its target's offset from the table).
         writes = [(c.start, b"\xE9" + s32(c.stub - (c.start + 5)))
                   for c in self.chains if c.kind in ("real", "carrier")]
+        for c in self.chains:
+            if c.kind == "hop":
+                writes.append((c.start, bytes([0xEB, (c.hop - (c.start + 2)) & 0xFF])))
+                writes.append((c.hop, b"\xE9" + s32(c.stub - (c.hop + 5))))
         where = {c.start: c.stub for c in self.chains}
         for slot, target in self.redirect:
             if target in where:

@@ -219,13 +219,10 @@ class Ops:
         agent.evaluating = True
         try:
             value = str(gdb.parse_and_eval(expr))
-        except gdb.error as e:
-            # A value that cannot be read now (a null pointer on the way, a name not in
-            # scope yet) is a value of its own; an expression gdb cannot parse is not.
-            msg = str(e).strip().rstrip(".")
-            if "syntax error" in msg.lower() or "invalid" in msg.lower():
-                raise
-            value = "<%s>" % msg
+        except gdb.MemoryError as e:
+            # A value that cannot be read now (a null or bad pointer on the way) is a
+            # value of its own; a name that does not exist here, or bad syntax, is not.
+            value = "<%s>" % str(e).strip().rstrip(".")
         finally:
             agent.evaluating = False
         frame = agent.user_frame()

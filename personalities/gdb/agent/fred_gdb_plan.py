@@ -46,7 +46,8 @@ class Chain:
         self.size = self.end - self.start
         self.entries = {}  # pc -> entry id, counted here
         self.starts = set()  # function starts here (the entry filter)
-        self.kind = None  # "real", "virtual", "carrier", or None (not moved)
+        self.kind = None  # "real", "virtual", "carrier", "hop", or None (not moved)
+        self.hop = None  # for a hop: where its five-byte jump is
         self.stub = None
         self.function = None  # the start of its function
 
@@ -181,11 +182,33 @@ def plan_function(insns, lo, hi, lines, entries):
             if c.kind == "short":
                 c.kind = "virtual"
                 changed = True
+    hop(chains)
     slow = []
     for c in chains:
         if c.kind == "slow":
             slow.extend(list(c.entries) + list(c.starts))
     redirect = [(slot, t) for t, ss in slots.items() if at.get(t) and at[t].kind == "virtual"
                 for slot in ss]
-    moved = [c for c in chains if c.kind in ("real", "virtual", "carrier")]
+    moved = [c for c in chains if c.kind in ("real", "virtual", "carrier", "hop")]
     return moved, slow, redirect, calls
+
+
+def hop(chains):
+    """A chain too short for a jump into its stub, that control can enter from where fred
+    cannot redirect (a return address), takes a two-byte jump instead, to five bytes
+    nearby that nothing runs while patched (past the jump at the start of a moved chain,
+    whose instructions all run in its stub), which jump on into its stub."""
+    room = []  # [start, end) of free original bytes
+    for c in chains:
+        if c.kind in ("real", "carrier") and c.size > 10:
+            room.append([c.start + 5, c.end])
+    for c in chains:
+        if c.kind != "slow" or c.size < 2:
+            continue
+        for r in room:
+            near = r[0] - (c.start + 2)
+            if r[1] - r[0] >= 5 and -128 <= near <= 127 - 5:
+                c.kind = "hop"
+                c.hop = r[0]
+                r[0] += 5
+                break

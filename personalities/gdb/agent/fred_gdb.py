@@ -306,9 +306,8 @@ class Agent:
             self.program = Program()
             try:
                 clock = NativeClock(self.program.lines, self.program.entries)
-                if clock.allocate():
+                if clock.reserve():
                     self.clock = clock
-                    self.program.return_entries = clock.return_entries
             except (gdb.error, gdb.MemoryError, ValueError) as e:
                 gdb.write("fred: searches will be slow (%s)\n" % e)
         finally:

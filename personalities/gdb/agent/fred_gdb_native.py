@@ -25,7 +25,8 @@ PAGE = 4096
 
 # Variables at the start of the stub page (byte offsets).
 (CNT, S_RCX, S_RDX, S_RAX, NEG_F, LAST_F, NEG_TARGET, NEG_S, LAST_ENTRY, S_RCX2,
- WATCH_ON, RET_SLOT, LAST_VALUE, LAST_CHANGE, WATCH_PTR) = (8 * i for i in range(15))
+ WATCH_ON, RET_SLOT, LAST_VALUE, LAST_CHANGE, WATCH_PTR, BUILT) = (8 * i for i in range(16))
+MAGIC = 0x6672656453747562  # in BUILT: this copy of the program has the stubs
 # A watched value that cannot be read (a null pointer on its way: k is the step), or whose
 # reading faulted.
 UNREADABLE = 0x7EAD_0000_0000_0000
@@ -87,21 +88,8 @@ class NativeClock:
         self.entries = set(entries)
         self.chains, self.slow, self.redirect = [], [], []
         self.return_entries = set()
-        done = set()
-        for pc in sorted(set(self.ids) | self.entries):
-            if pc in done:
-                continue
-            insns, lo, hi = function_insns(pc)
-            if insns is None:
-                self.slow.append(pc)
-                continue
-            done.update(p for p in list(self.ids) + list(self.entries) if lo <= p < hi)
-            chains, slow, redirect, calls = plan_function(insns, lo, hi, self.ids, self.entries)
-            self.chains.extend(chains)
-            self.slow.extend(slow)
-            self.redirect.extend(redirect)
-            self.return_entries.update(calls)
-        self.return_entries &= set(self.ids)
+        self.planned = False
+        self.code = None  # the stub page's code, once built
         self.base = None
         self.ring = None
         self.patched = None  # unknown until set
@@ -114,21 +102,24 @@ class NativeClock:
         self.watch_compare = None
         self.watching = None  # (start, steps, size) of the watched chain
 
-    # ---- set-up, once per run of the program, before its first checkpoint ------------
+    # ---- set-up ------------------------------------------------------------------------
 
-    def allocate(self):
-        """Maps the stub page near the program's code (a jump reaches 2 GB) and the ring,
-        and writes the stubs; False if the program cannot take them."""
-        if not self.chains:
+    def reserve(self):
+        """Maps the stub page near the program's code (a jump reaches 2 GB) and the ring:
+        once, before the program's first checkpoint, so that every copy of the program has
+        them. Cheap: what goes in them is made at the first replay or search (`ready`).
+        False if the program cannot take them."""
+        pcs = self.pcs + sorted(self.entries)
+        if not pcs:
             return False
-        text = min(c.start for c in self.chains)
-        size = CONSTS + 240 * (len(self.ids) + len(self.entries)) + \
-            sum(3 * c.size + 64 for c in self.chains)
+        text, end = min(pcs), max(pcs)
+        size = CONSTS + 320 * len(pcs) + 4 * (end - text) + 64 * 1024
         size = (size + PAGE - 1) // PAGE * PAGE + PAGE  # (the last page: the watch code)
         mmap = "((long (*)(long, long, int, int, int, long)) mmap)"
-        for hint in [(text & ~0xFFFFF) - (mb << 20) for mb in (16, 256, 1)]:
+        for hint in [(text & ~0xFFFFF) - (mb << 20) - size for mb in (16, 256, 1)]:
             if hint <= 0x10000:
                 continue
+            hint &= ~(PAGE - 1)
             # MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, read-write-execute
             got = int(gdb.parse_and_eval("%s(%d, %d, 7, 0x100022, -1, 0)" % (mmap, hint, size)))
             if got == hint:
@@ -144,10 +135,37 @@ class NativeClock:
         self.ring = ring
         self.size = size
         self.watch_code = self.base + size - PAGE
-        self.build()
-        self.write_var(WATCH_PTR, self.watch_code)
-        self.write_var(WATCH_ON, 0)
         return True
+
+    def ready(self):
+        """Plans the chains and builds the stubs, the first time; and puts them into this
+        copy of the program if it was checkpointed before they were built."""
+        if not self.planned:
+            self.planned = True
+            self.plan()
+            self.build()
+        if self.read_var(BUILT) != MAGIC:
+            gdb.selected_inferior().write_memory(self.base, bytes(self.code))
+            self.write_var(WATCH_PTR, self.watch_code)
+            self.write_var(WATCH_ON, 0)
+            self.write_var(BUILT, MAGIC)
+
+    def plan(self):
+        done = set()
+        for pc in sorted(set(self.ids) | self.entries):
+            if pc in done:
+                continue
+            insns, lo, hi = function_insns(pc)
+            if insns is None:
+                self.slow.append(pc)
+                continue
+            done.update(p for p in list(self.ids) + list(self.entries) if lo <= p < hi)
+            chains, slow, redirect, calls = plan_function(insns, lo, hi, self.ids, self.entries)
+            self.chains.extend(chains)
+            self.slow.extend(slow)
+            self.redirect.extend(redirect)
+            self.return_entries.update(calls)
+        self.return_entries &= set(self.ids)
 
     def build(self):
         """Assembles every stub twice: once to learn where each lands, once for good (the
@@ -172,8 +190,8 @@ class NativeClock:
         self.chains = kept
         if len(code) > self.size - PAGE:
             raise gdb.GdbError("the stub page overflowed")
+        self.code = code
         inferior = gdb.selected_inferior()
-        inferior.write_memory(self.base, bytes(code))
         self.moved.sort()
         # The jumps into the stubs, and jump-table slots sent to virtual chains' stubs (a
         # slot holds its target's offset from the table).

@@ -101,6 +101,8 @@ class Run:
         self.recent = collections.deque(maxlen=RING)  # walking: the ring, in Python
         self.stops = []
         if self.clock is not None:
+            self.clock.ready()
+            self.program.return_entries = self.clock.return_entries
             self.clock.set_patched(True, force=True)
             for off in (NEG_F, NEG_S, LAST_F, LAST_ENTRY, NEG_TARGET):
                 self.clock.write_var(off, 0)

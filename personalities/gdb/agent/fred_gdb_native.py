@@ -78,6 +78,25 @@ class Asm:
         self.emit(bytes([0x0F, 0x80 | cc]) + s32(target - (self.here() + 6)))
 
 
+class Recording(Asm):
+    """An Asm for templates: rip-relative fields name a variable (an offset in the stub
+    page) or a place in the template, and are noted rather than resolved."""
+
+    def __init__(self, base, page):
+        super().__init__(base)
+        self.fields = []
+
+    def riprel(self, prefix, var):
+        pos = len(self.code) + len(prefix)
+        self.fields.append((pos, pos + 4, var, None))
+        self.emit(prefix + bytes(4))
+
+    def local(self, prefix, offset):
+        pos = len(self.code) + len(prefix)
+        self.fields.append((pos, pos + 4, None, offset))
+        self.emit(prefix + bytes(4))
+
+
 class NativeClock:
     """The stubs, the patches and the counter, inside one program (`lines`: every
     line-table entry pc of its own code; `entries`: its functions' first pcs)."""
@@ -101,6 +120,7 @@ class NativeClock:
         self.fault_points = set()  # the watch code's loads (a fault there: unreadable)
         self.watch_compare = None
         self.watching = None  # (start, steps, size) of the watched chain
+        self.template = None
 
     # ---- set-up ------------------------------------------------------------------------
 
@@ -256,39 +276,57 @@ class NativeClock:
             a.jmp(where.get(c.end, c.end))  # falling through
 
     def counter(self, a, ident, pc):
-        """Count one hit, note it in the ring, note it if it is in the filtered frame, and
-        trap at the target; registers and flags are left as they were."""
-        b = self.base
-        a.store("rcx", b + S_RCX)
-        a.store("rdx", b + S_RDX)
-        a.store("rax", b + S_RAX)
-        a.load("rax", b + CNT)
+        """Count one hit, note it in the ring, note it if it is in the filtered frame, run
+        the watch code if a search watches, and trap at the target; registers and flags
+        are left as they were. (Copied from a template: there are many.)"""
+        if self.template is None:
+            self.template = self.counter_template()
+        code, fields, ident_at, trap = self.template
+        at = a.here()
+        block = bytearray(code)
+        for pos, end, var, local in fields:
+            target = at + local if var is None else self.base + var
+            struct.pack_into("<i", block, pos, target - (at + end))
+        struct.pack_into("<I", block, ident_at, ident)
+        a.emit(bytes(block))
+        self.traps[at + trap] = pc
+        self.after_count[pc] = at + trap
+
+    def counter_template(self):
+        """The counter's code at address 0, and where its addresses go: (code, [(position
+        of a rip-relative field, end of its instruction, variable or None, else the
+        target's offset in the block)], position of the entry id, offset after the trap)."""
+        a = Recording(0, self.base)
+        a.store("rcx", S_RCX)
+        a.store("rdx", S_RDX)
+        a.store("rax", S_RAX)
+        a.load("rax", CNT)
         a.emit(b"\x48\x8D\x40\x01")  # lea 1(%rax),%rax
-        a.store("rax", b + CNT)
+        a.store("rax", CNT)
         a.emit(b"\x0F\xB7\xD0")  # movzwl %ax,%edx
         a.emit(b"\x48\xB9" + struct.pack("<Q", self.ring))  # movabs $ring,%rcx
         a.emit(b"\x48\x89\x2C\xD1")  # mov %rbp,(%rcx,%rdx,8)
-        a.emit(b"\xC7\x84\x91" + struct.pack("<iI", RING * 8, ident))  # movl $id,ids(,%rdx,4)
+        ident_at = len(a.code) + 7
+        a.emit(b"\xC7\x84\x91" + struct.pack("<iI", RING * 8, 0))  # movl $id,ids(,%rdx,4)
         # The watched value, when a search watches one (see `set_watch`).
-        a.load("rcx", b + WATCH_ON)
+        a.load("rcx", WATCH_ON)
         a.emit(b"\xE3\x1B")  # jrcxz 1f
-        back = a.here() + 7 + 7 + 6
-        a.riprel(b"\x48\x8D\x15", back)  # lea back(%rip),%rdx
-        a.store("rdx", b + RET_SLOT)
-        a.riprel(b"\xFF\x25", b + WATCH_PTR)  # jmp *watch(%rip)
-        a.load("rax", b + CNT)  # back: 1:
-        a.load("rcx", b + NEG_F)
+        a.local(b"\x48\x8D\x15", len(a.code) + 7 + 7 + 6)  # lea back(%rip),%rdx
+        a.store("rdx", RET_SLOT)
+        a.riprel(b"\xFF\x25", WATCH_PTR)  # jmp *watch(%rip)
+        a.load("rax", CNT)  # back: 1:
+        a.load("rcx", NEG_F)
         a.emit(b"\x48\x8D\x0C\x29")  # lea (%rcx,%rbp,1),%rcx
         a.emit(b"\xE3\x02\xEB\x07")  # jrcxz 1f; jmp 2f
-        a.store("rax", b + LAST_F)  # 1: the last hit in the filtered frame
-        a.load("rcx", b + NEG_TARGET)  # 2:
+        a.store("rax", LAST_F)  # 1: the last hit in the filtered frame
+        a.load("rcx", NEG_TARGET)  # 2:
         a.emit(b"\x48\x8D\x0C\x01")  # lea (%rcx,%rax,1),%rcx
-        a.load("rax", b + S_RAX)
-        a.load("rdx", b + S_RDX)
+        a.load("rax", S_RAX)
+        a.load("rdx", S_RDX)
         a.emit(b"\xE3\x02\xEB\x01\xCC")  # jrcxz 1f; jmp 2f; 1: int3; 2:
-        self.traps[a.here()] = pc
-        self.after_count[pc] = a.here()
-        a.load("rcx", b + S_RCX)
+        trap = len(a.code)
+        a.load("rcx", S_RCX)
+        return bytes(a.code), a.fields, ident_at, trap
 
     def entry_filter(self, a):
         """Note the count when the filtered frame is entered (its return address at rsp)."""

@@ -185,6 +185,7 @@ class Agent:
         self.ignores = {}
         self.program = None
         self.clock = None  # the native clock, once the program runs
+        self.lengths = {}  # an epoch's recipe -> its hits to its end, as first replayed
         self.exit_bp = None
         self.evaluating = False  # fred is evaluating an expression: hits are not events
         gdb.events.cont.connect(self._on_cont)

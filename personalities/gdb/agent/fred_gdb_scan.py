@@ -13,6 +13,7 @@ each hit.
 """
 
 import collections
+import json
 import time
 
 import gdb
@@ -392,9 +393,24 @@ class Run:
         else:
             raise gdb.GdbError("this stretch cannot be replayed (it ended by an interrupt "
                                "or a watchpoint)")
+        self.check_length(epoch, seg)
         self.origin = self.here() if self.at_entry() else self.counter()
         self.agent.epoch, self.agent.k = epoch + 1, 0
         self.note_epoch(epoch + 1, True)
+
+    def check_length(self, epoch, seg):
+        """An epoch's stretch runs the same number of hits every time it is replayed: a
+        replay that ran another number went another way, even if it ended in the same
+        place."""
+        if self.clock is None:
+            return
+        hits = self.counter() - self.origin  # (from k = 0, wherever this run began)
+        key = json.dumps({k: v for k, v in seg.items() if k not in ("input", "k")},
+                         sort_keys=True)
+        known = self.agent.lengths.setdefault(key, hits)
+        if known != hits:
+            raise gdb.GdbError("replay diverged: epoch %d ran %d line-table entries to its end, "
+                               "not %d as before" % (epoch, hits, known))
 
     def end_reached(self):
         e = self.end

@@ -224,3 +224,51 @@ fn reverse_watch_follows_pointer_chains_through_null_and_bad_addresses_and_local
     run[13].assert_at(&src, 8, "sum");
     assert!(run[13].output.contains("entered"), "{:?}", run[13]);
 }
+
+/// Children that run the program's own code and report through their exit status.
+const FORKS: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+int work(int n) { int s = 0; for (int i = 0; i < n; i++) s += i; return s; }
+
+int main(void)
+{
+    int status = 0, x = 0;
+    for (int round = 0; round < 3; round++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            _exit(work(1000) & 0x7f);
+        }
+        waitpid(pid, &status, 0);
+        x += WEXITSTATUS(status) + (WIFSIGNALED(status) ? 1000 : 0);
+    }
+    printf("x=%d\n", x);
+    return 0;
+}
+"#;
+
+#[test]
+fn children_forked_while_fred_replays_run_as_they_did() {
+    // A child forked during a replay runs the program's code with fred's clock in it: it
+    // must neither stop at fred's target nor die of it, or the replay would differ.
+    let dir = TestDir::new("gdb-exact-forks");
+    let src = dir.c_program(FORKS);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 19",
+        "run",
+        "p x",
+        "reverse-watch x",
+        "p x",
+        "reverse-watch x",
+    ]);
+    run[2].assert_value("$1 = 132");
+    run[3].assert_at(&src, 17, "main");
+    assert_eq!(
+        (&run[3].raw["old"], &run[3].raw["new"]),
+        (&"88".into(), &"132".into())
+    );
+    run[4].assert_value("$2 = 88");
+    assert_eq!(run[5].raw["new"], "88", "{:?}", run[5]);
+}

@@ -73,12 +73,16 @@ class Ops:
         self.agent = agent
         agent.user_bps = []
         self.spent = []  # gdb numbers of process copies no longer needed
+        self.last_stop = []  # the breakpoints the program last stopped at
         gdb.events.stop.connect(self._on_stop)
         self.last_signal = None
 
     def _on_stop(self, event):
-        if self.agent.busy and isinstance(event, gdb.SignalEvent):
+        if not self.agent.busy:
+            return
+        if isinstance(event, gdb.SignalEvent):
             self.last_signal = event.stop_signal
+        self.last_stop = list(getattr(event, "breakpoints", None) or [])
 
     # ---- checkpoints -----------------------------------------------------------------
 

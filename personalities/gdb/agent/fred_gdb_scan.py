@@ -22,7 +22,7 @@ import fred_gdb
 from fred_gdb import FATAL, frame_base, newest
 from fred_gdb_events import Hit
 from fred_gdb_native import (CNT, FAULTED, LAST_ENTRY, LAST_F, NEG_F, NEG_S, NEG_TARGET, RING,
-                             S_RCX)
+                             S_RCX, WATCH_ON)
 
 
 # A replay to a far target leaves a checkpoint this many hits before it (the next search
@@ -66,6 +66,45 @@ class Stop(gdb.Breakpoint):
                 gdb.execute("set $pc = %d" % where, to_string=True)
 
 
+class Forks:
+    """While the program runs on the stubs, a child it forks gets them too, with the run's
+    target and watch: one that reached the target would trap and die of it. So each fork's
+    system call stops the program: on the way in, target and watch are taken away (the
+    child gets neither); on the way out, they are put back."""
+
+    CALLS = "fork vfork clone clone3"
+
+    def __init__(self, clock):
+        self.clock = clock
+        before = {b.number for b in gdb.breakpoints()}
+        try:
+            gdb.execute("catch syscall " + self.CALLS, to_string=True)
+        except gdb.error:
+            pass
+        self.bps = [b for b in gdb.breakpoints() if b.number not in before]
+        self.saved = None
+
+    def mine(self, hit):
+        return any(b in self.bps for b in hit)
+
+    def toggle(self):
+        clock = self.clock
+        if self.saved is None:
+            self.saved = (clock.read_var(NEG_TARGET), clock.read_var(WATCH_ON))
+            clock.write_var(NEG_TARGET, 0)
+            clock.write_var(WATCH_ON, 0)
+        else:
+            clock.write_var(NEG_TARGET, self.saved[0])
+            clock.write_var(WATCH_ON, self.saved[1])
+            self.saved = None
+
+    def delete(self):
+        for b in self.bps:
+            if b.is_valid():
+                b.delete()
+        self.bps = []
+
+
 class SlowAt:
     """Stands for the breakpoint of a hit counted by hand."""
 
@@ -101,6 +140,7 @@ class Run:
         self.paused = False
         self.recent = collections.deque(maxlen=RING)  # walking: the ring, in Python
         self.stops = []
+        self.forks = None
         if self.clock is not None:
             self.clock.ready()
             self.program.return_entries = self.clock.return_entries
@@ -108,6 +148,7 @@ class Run:
             for off in (NEG_F, NEG_S, LAST_F, LAST_ENTRY, NEG_TARGET):
                 self.clock.write_var(off, 0)
             slow = self.clock.slow
+            self.forks = Forks(self.clock)
         else:
             slow = list(self.clock_pcs())
         for pc in slow:
@@ -228,11 +269,16 @@ class Run:
                 if near is not None and near > self.here():
                     goal = min(goal, near)
             self.target = goal
-            if self.clock is not None:
-                self.clock.write_var(NEG_TARGET, -goal if goal is not None else 0)
+            neg = -goal if goal is not None else 0
+            if self.forks is not None and self.forks.saved is not None:
+                # (inside a fork's system call: the target is the parent's, for later)
+                self.forks.saved = (neg, self.forks.saved[1])
+            elif self.clock is not None:
+                self.clock.write_var(NEG_TARGET, neg)
             self.resumed_at = None
             self.resume()
             self.ops.last_signal = None
+            self.ops.last_stop = []
             self.moved = False
             self.at_target = self.paused = False
             self.counted_at = None
@@ -282,6 +328,9 @@ class Run:
                     raise gdb.GdbError("the program died of %s before the replay reached "
                                        "its target" % sig)
                 return False
+            if self.forks is not None and self.forks.mine(self.ops.last_stop):
+                self.forks.toggle()
+                continue
             if done():
                 return False
             if self.agent.finished is None and self.ops.at_exit():
@@ -440,6 +489,8 @@ class Run:
             if stop.is_valid():
                 stop.delete()
         self.stops = []
+        if self.forks is not None:
+            self.forks.delete()
         if gdb.selected_inferior().pid:
             self.present()
             if self.clock is not None:

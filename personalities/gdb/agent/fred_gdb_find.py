@@ -53,6 +53,9 @@ class Stretch:
                 prepare(r)
             for seg in self.segments:
                 r.segment(seg)
+        except BaseException:
+            r.finish()  # (its breakpoints and catchpoints must not outlive it)
+            raise
         finally:
             self.checkpoints.extend(r.checkpoints)
         return r

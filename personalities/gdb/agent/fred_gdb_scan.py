@@ -98,6 +98,11 @@ class Forks:
             clock.write_var(WATCH_ON, self.saved[1])
             self.saved = None
 
+    def enable(self, on):
+        for b in self.bps:
+            if b.is_valid():
+                b.enabled = on
+
     def delete(self):
         for b in self.bps:
             if b.is_valid():
@@ -399,11 +404,16 @@ class Run:
     def checkpoint_here(self, c):
         """A checkpoint at the entry the run stands at (the hit `c`)."""
         epoch, k = self.time_of(c)
+        if self.forks is not None:
+            self.forks.enable(False)  # (gdb's checkpoint is a fork the program is made to call)
         try:
             made = self.ops.checkpoint({})
         except gdb.GdbError:
             self.may_checkpoint = False  # (threads)
             return
+        finally:
+            if self.forks is not None:
+                self.forks.enable(True)
         made["time"] = (epoch << 40) | k
         made["location"] = self.program.where(newest().pc())
         self.checkpoints.append(made)

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Parser};
 use fred_gdb::{GdbConfig, GdbSession};
-use fred_pdb::{PdbConfig, PdbSession};
+use fred_pdb::{PdbConfig, PdbSession, ProgramInput};
 
 use crate::output::{Stderr, Terminal};
 use crate::session::{Policy, Session};
@@ -133,7 +133,7 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         module,
         target,
         args: prog_args,
-        forward_stdin: edge.forward_stdin,
+        input: edge.program_input(),
         interrupt_fd: Some(edge.interrupt_fd()),
         auto_checkpoint_ms: args.checkpoint_interval,
     };
@@ -191,6 +191,8 @@ fn drive(
 struct Edge {
     int_read: std::os::unix::net::UnixStream,
     forward_stdin: bool,
+    interactive: bool,
+    terminal: bool,
 }
 
 impl Edge {
@@ -200,10 +202,23 @@ impl Edge {
         int_read.set_nonblocking(true)?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, int_write)?;
         end_on_signals()?;
+        let terminal = std::io::stdin().is_terminal();
         Ok(Edge {
             int_read,
-            forward_stdin: !interactive || std::io::stdin().is_terminal(),
+            forward_stdin: !interactive || terminal,
+            interactive,
+            terminal,
         })
+    }
+
+    /// Where a Python program reads its input: what the user types at the terminal; a
+    /// script's stdin file or pipe, directly; or nothing when the commands come from stdin.
+    fn program_input(&self) -> ProgramInput {
+        match (self.terminal, self.interactive) {
+            (true, _) => ProgramInput::Terminal,
+            (false, false) => ProgramInput::Inherit,
+            (false, true) => ProgramInput::Nothing,
+        }
     }
 
     fn interrupt_fd(&self) -> std::os::fd::RawFd {

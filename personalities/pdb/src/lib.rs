@@ -18,7 +18,7 @@ mod session;
 mod sync;
 
 pub use classify::classify;
-pub use session::{PdbConfig, PdbSession};
+pub use session::{PdbConfig, PdbSession, ProgramInput};
 
 /// The agent's source files (the Python package `fred_agent`), written to a cache
 /// directory at start.

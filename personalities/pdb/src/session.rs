@@ -27,12 +27,28 @@ pub struct PdbConfig {
     pub target: String,
     /// The program's arguments.
     pub args: Vec<String>,
-    /// Pass what the user types on fred's stdin to the program while it runs.
-    pub forward_stdin: bool,
+    /// Where the program's standard input comes from.
+    pub input: ProgramInput,
     /// A descriptor that becomes readable when the user presses Ctrl-C.
     pub interrupt_fd: Option<RawFd>,
     /// How often, in milliseconds of running, the agent checkpoints by itself (0: never).
     pub auto_checkpoint_ms: u64,
+}
+
+/// Where the debugged program reads its standard input from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramInput {
+    /// fred's stdin is the user's terminal: what the user types while the program runs is
+    /// typed into the program's terminal, and Ctrl-D there is an end of file like any other.
+    Terminal,
+    /// fred's stdin is a file or a pipe that fred itself does not read (a `-x` session): the
+    /// program reads it directly, byte for byte, with no terminal line editing in between,
+    /// and its end is an end of file every time the program reads again.
+    Inherit,
+    /// fred reads its commands from a stdin that is not a terminal: the program gets an
+    /// end of file at once, as from `/dev/null`, instead of waiting for a user who is not
+    /// there.
+    Nothing,
 }
 
 /// How much of what a command prints the user sees.
@@ -95,14 +111,24 @@ impl PdbSession {
         }
         args.push(config.target.clone().into());
         args.extend(config.args.iter().map(OsString::from));
-        let env = vec![
+        let mut env = vec![
             (
                 "FRED_AUTO_CHECKPOINT_MS".to_string(),
                 config.auto_checkpoint_ms.to_string(),
             ),
             ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
         ];
-        let sup = Supervisor::start(&config.python, &args, &env).map_err(failed)?;
+        let stdin = program_stdin(config.input)?;
+        if let Some(fd) = &stdin {
+            env.push((
+                "FRED_STDIN_FD".to_string(),
+                std::os::fd::AsRawFd::as_raw_fd(fd).to_string(),
+            ));
+        }
+        let sup = Supervisor::start(&config.python, &args, &env).map_err(failed);
+        // The program has its own copy of the descriptor now (or never will).
+        drop(stdin);
+        let sup = sup?;
         let mut s = PdbSession {
             sup,
             pos: Position {
@@ -113,7 +139,7 @@ impl PdbSession {
                 event: None,
             },
             sync: SyncReader::default(),
-            forward_stdin: config.forward_stdin,
+            forward_stdin: config.input == ProgramInput::Terminal,
             running_user_command: true,
             typing_to_program: false,
             interrupt_fd: config.interrupt_fd,
@@ -291,6 +317,27 @@ fn scan_request(q: &Query, until: Time) -> Value {
         "keep": q.keep,
         "watch": watch,
     })
+}
+
+/// The descriptor the program is to read as its stdin instead of its terminal, open across
+/// exec (the agent moves it to fd 0): fred's own stdin, or `/dev/null`.
+fn program_stdin(input: ProgramInput) -> Result<Option<std::os::fd::OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    let fd = match input {
+        ProgramInput::Terminal => return Ok(None),
+        // SAFETY: dup of fd 0 makes a new descriptor (without close-on-exec) that we own.
+        ProgramInput::Inherit => unsafe { libc::dup(0) },
+        // SAFETY: open of a constant C string; a new descriptor that we own.
+        ProgramInput::Nothing => unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) },
+    };
+    if fd < 0 {
+        return Err(DebuggerError::Failed(format!(
+            "cannot give the program its standard input: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    // SAFETY: `fd` was just made and is owned by nothing else.
+    Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
 }
 
 fn failed(e: fred_ckpt::CkptError) -> DebuggerError {

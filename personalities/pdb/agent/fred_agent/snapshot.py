@@ -23,11 +23,15 @@ def _set_pdeathsig():
 
 
 def _file_offsets():
-    """Offsets of the regular files this process has open, to restore on resume."""
+    """Offsets of the regular files this process has open, to restore on resume. Not the
+    standard input's: what the program read from it is logged and fed again instead, and
+    what it reads next is what no copy has read yet."""
     offsets = {}
     try:
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
+            if fd == 0:
+                continue
             try:
                 if stat.S_ISREG(os.fstat(fd).st_mode):
                     offsets[fd] = os.lseek(fd, 0, os.SEEK_CUR)

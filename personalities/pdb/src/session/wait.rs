@@ -76,8 +76,10 @@ impl PdbSession {
             }
             Event::Message(msg) if msg.get("input").is_some() => {
                 let time = msg["input"]["time"].as_u64().unwrap_or(0);
-                // Input read again in a new branch replaces the old future's input.
-                self.input_log.retain(|(t, _)| *t < time);
+                // Input read again in a new branch replaces the old future's input. One
+                // read may come in several pieces at the same time (a long line, a
+                // `read()` of everything up to the end of file): they all stay.
+                self.input_log.retain(|(t, _)| *t <= time);
                 self.input_log.push((time, msg["input"]["data"].clone()));
                 Ok(None)
             }
@@ -101,7 +103,12 @@ impl PdbSession {
                 let mut buf = [0u8; 4096];
                 // SAFETY: reading into a local buffer of the given size.
                 let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-                if n <= 0 {
+                if n == 0 {
+                    // Ctrl-D on the user's terminal: an end of file for the program's read,
+                    // as a terminal gives it; the user may type on afterwards.
+                    let _ = self.sup.write_input(b"\x04");
+                } else if n < 0 {
+                    // The terminal is gone: nothing more will come from it.
                     self.forward_stdin = false;
                     let _ = self.sup.write_input(b"\x04");
                 } else {

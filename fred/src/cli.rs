@@ -136,6 +136,7 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         input: edge.program_input(),
         interrupt_fd: Some(edge.interrupt_fd()),
         auto_checkpoint_ms: args.checkpoint_interval,
+        max_running_checkpoints: args.max_checkpoints,
     };
     let dbg = if args.batch.json {
         PdbSession::start(&config, &mut Stderr)

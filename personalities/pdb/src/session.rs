@@ -33,6 +33,10 @@ pub struct PdbConfig {
     pub interrupt_fd: Option<RawFd>,
     /// How often, in milliseconds of running, the agent checkpoints by itself (0: never).
     pub auto_checkpoint_ms: u64,
+    /// How many of the checkpoints the agent takes by itself in one long run to keep, thinned
+    /// as they come (dense near the present), so that a run of minutes does not leave
+    /// thousands of processes behind before the next prompt thins them.
+    pub max_running_checkpoints: usize,
 }
 
 /// Where the debugged program reads its standard input from.
@@ -83,6 +87,7 @@ pub struct PdbSession {
     deferred: VecDeque<Event>,
     snapshots_by_pid: HashMap<i32, Checkpoint>,
     new: Vec<Checkpoint>,
+    max_new: usize,
     lost: Vec<CheckpointId>,
     settings: Value,
     /// What the program read from its terminal: (event time, base64 bytes), in time order.
@@ -146,6 +151,7 @@ impl PdbSession {
             deferred: VecDeque::new(),
             snapshots_by_pid: HashMap::new(),
             new: Vec::new(),
+            max_new: config.max_running_checkpoints.max(2),
             lost: Vec::new(),
             settings: Value::Null,
             input_log: Vec::new(),

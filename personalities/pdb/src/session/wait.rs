@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use fred_ckpt::Event;
-use fred_personality::{Checkpoint, DebuggerError, Discard, Output, Position, Result};
+use fred_personality::{Checkpoint, DebuggerError, Discard, Output, Position, Result, Time};
 use serde_json::{json, Value};
 
 use super::{drain, failed, gone, PdbSession, Ready, Show};
@@ -66,6 +66,7 @@ impl PdbSession {
                         self.snapshots_by_pid.insert(info.pid, ck);
                     } else {
                         self.new.push(ck);
+                        self.thin_new();
                     }
                 }
                 Ok(None)
@@ -117,6 +118,20 @@ impl PdbSession {
                 Ok(None)
             }
             other => Ok(Some(other)),
+        }
+    }
+
+    /// Keeps the checkpoints taken during this run within bounds, dropping those the
+    /// timeline would drop first.
+    fn thin_new(&mut self) {
+        while self.new.len() > self.max_new {
+            let times: Vec<Time> = self.new.iter().map(|c| c.time).collect();
+            let now = times.last().copied().unwrap_or(0);
+            let Some(i) = fred_personality::thinning_choice(&times, &[], now) else {
+                break;
+            };
+            let gone = self.new.remove(i);
+            self.sup.drop_snapshot(gone.id);
         }
     }
 

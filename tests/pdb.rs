@@ -1037,10 +1037,10 @@ fn pdb_errors_fill_the_json_error_field() {
 
 /// The loop's length comes from the clock, the OS's randomness and `random`.
 const NONDETERMINISTIC: &str = r#"
-import os, random, time
+import os, random, secrets, time
 n = int(time.time() * 1000) % 40 + 10
 m = os.urandom(1)[0] % 20 + 5
-r = random.randint(5, 30)
+r = random.randint(5, 30) + random.SystemRandom().randint(5, 30) + secrets.randbelow(30)
 total = 0
 for i in range(n + m + r):
     total += i
@@ -1062,4 +1062,66 @@ fn clock_and_random_values_are_replayed() {
         assert_eq!(r.error, None, "{r:#?}");
     }
     run[4].assert_value(&format!("({}, {}, {}, {})", v[0], v[1], v[2], v[3]));
+}
+
+#[test]
+fn a_clock_read_at_the_prompt_is_not_the_programs() {
+    let dir = TestDir::new("nondet-prompt");
+    let prog = dir.program(
+        r#"
+import time
+x = 0
+a = time.time()
+b = time.time()
+print("took", b - a)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "next",
+        "p time.time()",
+        "next",
+        "next",
+        "next",
+        "p a, b",
+        "rs",
+        "rs",
+        "next",
+        "next",
+        "p a, b",
+    ]);
+    run[4].assert_at(&prog, 5, "<module>");
+    let recorded = run[5].output.clone();
+    run[7].assert_at(&prog, 3, "<module>");
+    assert_eq!(run[10].output, recorded, "{:#?}", run.replies);
+}
+
+#[test]
+fn a_replay_that_takes_the_clock_elsewhere_says_where_both_runs_took_it() {
+    let dir = TestDir::new("nondet-diverge");
+    std::fs::write(dir.path.join("k.txt"), "3").unwrap();
+    let prog = dir.program(
+        r#"
+import time
+k = int(open("k.txt").read())
+for i in range(k):
+    pass
+stamp = time.time()
+for j in range(3):
+    pass
+print(stamp)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 7",
+        "continue",
+        "continue",
+        "!open('k.txt', 'w').write('1')",
+        "rc",
+    ]);
+    run[2].assert_at(&prog, 7, "<module>");
+    let e = run[4].assert_error("replay diverged");
+    assert!(
+        e.contains("took time at") && e.matches("prog.py:5").count() == 2,
+        "{e}"
+    );
 }

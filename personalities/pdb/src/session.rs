@@ -70,6 +70,18 @@ enum Show {
 struct Ready {
     pos: Position,
     scan: Option<Value>,
+    /// Where the replay that led here left the recorded path, if it did.
+    diverged: Option<String>,
+}
+
+impl Ready {
+    /// An error if the replay that led here left the recorded path.
+    fn on_course(&self) -> Result<()> {
+        match &self.diverged {
+            Some(d) => Err(DebuggerError::Failed(format!("replay diverged: {d}"))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A running pdb session, implementing [`Debugger`].
@@ -250,7 +262,8 @@ impl Debugger for PdbSession {
         };
         self.restore(from, then)?;
         let ready = self.wait_ready(out, Show::AfterReplay, None)?;
-        self.pos = ready.pos;
+        self.pos = ready.pos.clone();
+        ready.on_course()?;
         Ok(self.pos.clone())
     }
 
@@ -258,7 +271,8 @@ impl Debugger for PdbSession {
         let then = scan_request(query, until);
         self.restore(from, then)?;
         let ready = self.wait_ready(&mut Discard, Show::Nothing, None)?;
-        self.pos = ready.pos;
+        self.pos = ready.pos.clone();
+        ready.on_course()?;
         match ready.scan {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| DebuggerError::Failed(format!("bad scan report: {e}"))),

@@ -55,6 +55,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.input_queue = []
         self.replay_values = []
         self.value_log = []
+        self.diverged = None  # where a replay left the recorded path (see nondet)
+        self.prompting = False  # at pdb's prompt: the user's commands run, not the program
         self.hidden_code = {FredPdb.sigint_handler.__code__}
         self.break_lines = {}
         self.threads_warned = False
@@ -136,6 +138,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.value_log:
             msg["values"] = self.value_log
             self.value_log = []
+        if self.diverged is not None:
+            msg["diverged"] = self.diverged
+            self.diverged = None
         self.chan.send(msg)
 
     def next_command(self):
@@ -421,7 +426,11 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         for note in self.watch_notes:
             self.message(note)
         self.watch_notes = []
-        return super().interaction(frame, tb)
+        self.prompting = True
+        try:
+            return super().interaction(frame, tb)
+        finally:
+            self.prompting = False
 
     def sigint_handler(self, signum, frame):
         # pdb's own handler calls set_trace(), which resets botframe and so every depth.
@@ -456,6 +465,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         """Stay at the end of the program so fred can go back from there."""
         self.end_kind = kind
         self.end_message = message
+        self.prompting = True  # the program is over: whatever runs now is the user's
         sys.settrace(None)
         if self.scan is not None:
             self.scan_finish(None)

@@ -239,6 +239,10 @@ impl PdbSession {
                     return Ok(Ready {
                         pos,
                         scan: msg.get("scan").cloned(),
+                        diverged: msg
+                            .get("diverged")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                     });
                 }
             }

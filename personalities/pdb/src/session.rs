@@ -205,6 +205,11 @@ impl Debugger for PdbSession {
         let ready = self.wait_ready(out, Show::All, None);
         self.running_user_command = false;
         self.pos = ready?.pos;
+        if changes_settings(line) {
+            // Kept here as they are now, so that they outlive a live process killed from
+            // outside (a restore hands them to the next copy).
+            self.current_settings();
+        }
         Ok(self.pos.clone())
     }
 
@@ -372,6 +377,29 @@ fn drain(fd: RawFd) {
     let mut buf = [0u8; 64];
     // SAFETY: reading into a local buffer from a non-blocking pipe.
     while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// Whether a pdb command changes settings that a restored copy must get: breakpoints,
+/// aliases, breakpoint commands, fred's watches.
+fn changes_settings(line: &str) -> bool {
+    const SETTINGS: &[&str] = &[
+        "b",
+        "break",
+        "tbreak",
+        "cl",
+        "clear",
+        "disable",
+        "enable",
+        "condition",
+        "ignore",
+        "alias",
+        "unalias",
+        "commands",
+        "watch",
+        "unwatch",
+    ];
+    let word = line.split_whitespace().next().unwrap_or("");
+    SETTINGS.contains(&word)
 }
 
 /// Whether a command of this class may run the program, so that the program may read

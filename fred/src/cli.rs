@@ -75,6 +75,50 @@ fn must_be_file(path: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first bytes of `path` (up to 8 KiB), to tell what kind of file it is.
+fn head(path: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(8192).read_to_end(&mut buf))
+        .with_context(|| format!("cannot read {path}"))?;
+    Ok(buf)
+}
+
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+
+/// Fails with one line unless `path` could be a Python script (a compiled program or other
+/// binary data would only make Python fail with a traceback).
+fn must_be_python(path: &str) -> anyhow::Result<()> {
+    let bytes = head(path)?;
+    if bytes.starts_with(ELF_MAGIC) {
+        bail!("{path}: a compiled program, not a Python script (fred-gdb debugs those)");
+    }
+    if bytes.contains(&0) {
+        bail!("{path}: not a Python script (it holds binary data)");
+    }
+    Ok(())
+}
+
+/// Fails with one line unless `path` is a program gdb can run: an executable ELF file (a
+/// script, even an executable one, is not gdb's to debug).
+fn must_be_program(path: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !head(path)?.starts_with(ELF_MAGIC) {
+        bail!(
+            "{path}: not a compiled program (fred-gdb debugs executables; fred-pdb debugs Python)"
+        );
+    }
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {path}"))?
+        .permissions()
+        .mode();
+    if mode & 0o111 == 0 {
+        bail!("{path}: not executable (chmod +x it first)");
+    }
+    Ok(())
+}
+
 /// `fred-pdb`: the real pdb, plus time travel.
 #[derive(Debug, Parser)]
 #[command(
@@ -125,6 +169,7 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
     };
     if !module {
         must_be_file(&target)?;
+        must_be_python(&target)?;
     }
     let script = args.batch.script()?;
     let edge = Edge::new(script.is_none())?;
@@ -291,6 +336,7 @@ fn run_gdb(args: GdbArgs) -> anyhow::Result<i32> {
         bail!("no program given; usage: fred-gdb [OPTIONS] program [ARGS]");
     };
     must_be_file(program)?;
+    must_be_program(program)?;
     let script = args.batch.script()?;
     let edge = Edge::new(script.is_none())?;
     let config = GdbConfig {

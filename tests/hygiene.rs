@@ -207,3 +207,48 @@ int main(void) {
     support::kill_all(&left);
     assert!(left.is_empty(), "left: {left:#?}");
 }
+
+/// The directories under `dir` (a session's runtime directory).
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_next_session_removes_what_a_kill_9_of_fred_left() {
+    let dir = TestDir::new("hygiene-stale");
+    dir.program(PY_SLEEPER);
+    dir.write("session.fred", "continue\n");
+    let run = dir.path.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let session = |wait: bool| {
+        let mut child = std::process::Command::new(support::FRED_PDB)
+            .current_dir(&dir.path)
+            .env("XDG_RUNTIME_DIR", &run)
+            .args(["-x", "session.fred", "prog.py"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start fred-pdb");
+        if wait {
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    };
+    // Killed with SIGKILL, fred cannot remove its control socket's directory.
+    session(true);
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(2));
+    support::kill_all(&left);
+    assert_eq!(entries(&run).len(), 1, "{:?}", entries(&run));
+    // The next session, ended normally, leaves nothing, of its own or of the last one.
+    std::fs::write(dir.path.join("prog.py"), "x = 1\n").unwrap();
+    session(false);
+    assert!(entries(&run).is_empty(), "{:?}", entries(&run));
+}

@@ -191,3 +191,28 @@ fn a_program_of_the_wrong_kind_is_a_one_line_error() {
     assert_eq!(status.code(), Some(2), "{err}");
     assert!(err.contains("not executable"), "{err}");
 }
+
+#[test]
+fn commands_from_a_pipe_are_read_whole_in_order_and_shown_once() {
+    let dir = TestDir::new("bad-pipe");
+    dir.program(PY);
+    let long = format!("p len('{}')", "a".repeat(10_000));
+    let input = format!("{long}\np 6 * 7\nnext\np x\n");
+    let (status, out, err) = support::run_plain(
+        &dir,
+        &["prog.py"],
+        &input,
+        std::time::Duration::from_secs(20),
+    );
+    assert!(status.is_some_and(|s| s.success()), "{out}\n{err}");
+    // One answer for the long line, not one for each piece of it.
+    assert!(out.contains("\n10000\n"), "{out}");
+    assert!(
+        !out.contains("NameError") && !out.contains("SyntaxError"),
+        "{out}"
+    );
+    for line in ["(Pdb) p 6 * 7\n42\n", "(Pdb) next\n", "(Pdb) p x\n1\n"] {
+        assert_eq!(out.matches(line).count(), 1, "{line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("p 6 * 7").count(), 1, "{out}");
+}

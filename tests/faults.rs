@@ -193,3 +193,24 @@ fn fred_pdb_keeps_the_breakpoints_when_the_program_is_killed_at_a_prompt_command
     support::kill_all(&left);
     assert!(left.is_empty(), "{left:#?}");
 }
+
+#[test]
+fn an_unwritable_cache_is_one_line_that_says_where_and_what_to_do() {
+    let dir = TestDir::new("fault-cache");
+    dir.program("x = 1\n");
+    let not_a_dir = dir.write("cache", "a file, not a directory\n");
+    let out = std::process::Command::new(support::FRED_PDB)
+        .current_dir(&dir.path)
+        .env("XDG_CACHE_HOME", &not_a_dir)
+        .arg("prog.py")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run fred-pdb");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(not_a_dir.to_str().unwrap()) && err.contains("XDG_CACHE_HOME"),
+        "{err}"
+    );
+}

@@ -94,6 +94,12 @@ fn signal_ends_everything(dir: &TestDir, gdb: bool, signal: nix::sys::signal::Si
         left.is_empty(),
         "after {signal} of fred, left: {left:#?}\n(before: {before:#?})"
     );
+    // The signal ends the session; the command it cut short did not fail of its own.
+    let stdout = std::fs::read_to_string(dir.path.join("stdout.txt")).unwrap_or_default();
+    for reply in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(reply).unwrap();
+        assert!(v["error"].is_null(), "after {signal}: {reply}");
+    }
 }
 
 #[test]

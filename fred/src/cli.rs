@@ -46,13 +46,9 @@ impl Batch {
 
 /// A binary's exit status from what it came to; an error is one line on stderr.
 fn exit_status(name: &str, result: anyhow::Result<i32>) -> i32 {
-    if ENDING.load(std::sync::atomic::Ordering::SeqCst) {
-        // A SIGTERM or SIGHUP is ending the session (and killed what this thread was
-        // waiting on): the signal's thread exits with the signal's status.
-        loop {
-            std::thread::park();
-        }
-    }
+    // A SIGTERM or SIGHUP is ending the session (and killed what this thread was waiting
+    // on): the signal's thread exits with the signal's status.
+    stop_if_ending();
     result.unwrap_or_else(|e| {
         eprintln!("{name}: {e:#}");
         2
@@ -274,6 +270,17 @@ impl Edge {
 
 /// Set once a SIGTERM or SIGHUP has begun to end the session.
 static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called when a command has returned: if a SIGTERM or SIGHUP is ending the session (and
+/// killed what the command waited on), the command's failure is not one to report, so
+/// this thread waits for the signal's thread to end the process.
+pub fn stop_if_ending() {
+    if ENDING.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
 
 /// On SIGTERM or SIGHUP (the terminal closed), ends the whole session at once, whatever fred
 /// is doing: every process under fred is killed, the terminal is put back as it was, and

@@ -39,6 +39,7 @@ fn execute(session: &mut Session, typed: &str, last: &mut String) -> Flow {
         typed.to_string()
     };
     let reply = session.run(&line, &mut Terminal);
+    crate::cli::stop_if_ending();
     if let Some(e) = &reply.error {
         println!("*** {e}");
     }

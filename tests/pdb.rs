@@ -1125,3 +1125,41 @@ print(stamp)
         "{e}"
     );
 }
+
+#[test]
+fn a_goto_whose_replay_goes_elsewhere_leaves_the_user_where_they_were() {
+    let dir = TestDir::new("nondet-goto");
+    std::fs::write(dir.path.join("k.txt"), "3").unwrap();
+    let prog = dir.program(
+        r#"
+import time
+k = int(open("k.txt").read())
+for i in range(k):
+    pass
+stamp = time.time()
+for j in range(3):
+    pass
+print(stamp)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 7",
+        "continue",
+        "continue",
+        "!open('k.txt', 'w').write('1')",
+        "fred-goto 1",
+        "p j",
+        "fred-history",
+    ]);
+    run[2].assert_at(&prog, 7, "<module>");
+    let e = run[4].assert_error("replay diverged");
+    assert!(e.contains("back where you were"), "{e}");
+    assert_eq!(run[4].line(), 7, "{:#?}", run[4]);
+    assert_eq!(run[4].time, run[3].time, "{:#?}", run[4]);
+    run[5].assert_value("1");
+    assert!(
+        run[6].output.contains("*    2  continue"),
+        "{}",
+        run[6].output
+    );
+}

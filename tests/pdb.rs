@@ -1163,3 +1163,52 @@ print(stamp)
         run[6].output
     );
 }
+
+#[test]
+fn os_exit_ends_the_program_not_the_session_and_a_forked_child_still_exits() {
+    let dir = TestDir::new("os-exit");
+    let prog = dir.program(
+        r#"
+import os
+pid = os.fork()
+if pid == 0:
+    os._exit(3)
+_, st = os.waitpid(pid, 0)
+code = os.WEXITSTATUS(st)
+x = 1
+os._exit(4)
+"#,
+    );
+    let run = Fred::new(&dir).run(&["continue", "rs", "p code, x", "rn", "p x"]);
+    assert_eq!(run[0].state, "finished", "{:#?}", run[0]);
+    assert!(
+        run[0].output.contains("os._exit(). Exit status: 4"),
+        "{:#?}",
+        run[0]
+    );
+    run[1].assert_at(&prog, 8, "<module>");
+    run[2].assert_value("(3, 1)");
+    run[3].assert_at(&prog, 7, "<module>");
+    run[4].assert_undefined();
+}
+
+#[test]
+fn reverse_next_after_a_fork_stays_in_the_frame() {
+    let dir = TestDir::new("fork-depth");
+    let prog = dir.program(
+        r#"
+import os
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+a = 1
+b = 2
+"#,
+    );
+    let run = Fred::new(&dir).run(&["break 7", "continue", "rn", "rn", "rn"]);
+    run[1].assert_at(&prog, 7, "<module>");
+    run[2].assert_at(&prog, 6, "<module>");
+    run[3].assert_at(&prog, 5, "<module>");
+    run[4].assert_at(&prog, 3, "<module>");
+}

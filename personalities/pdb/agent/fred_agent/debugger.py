@@ -57,6 +57,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.value_log = []
         self.diverged = None  # where a replay left the recorded path (see nondet)
         self.prompting = False  # at pdb's prompt: the user's commands run, not the program
+        self.left_fred = False  # in a child the program forked (see leave_fred)
         self.hidden_code = {FredPdb.sigint_handler.__code__}
         self.break_lines = {}
         self.threads_warned = False
@@ -68,6 +69,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def leave_fred(self):
         """In a child the program forked: let go of fred's connection, so the child never
         speaks for the debugged process; it runs on untraced."""
+        self.left_fred = True
         self.chan.sock.close()
         self.chan.send = lambda _msg: None
         try:

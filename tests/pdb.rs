@@ -1212,3 +1212,48 @@ b = 2
     run[3].assert_at(&prog, 5, "<module>");
     run[4].assert_at(&prog, 3, "<module>");
 }
+
+#[test]
+fn the_program_sees_its_own_sigint_handler_running_forward_and_in_replay() {
+    // asyncio.run installs its own SIGINT handler only over the default one: a debugger's
+    // handler seen while running forward, and not in a replay, made every replay take
+    // another path.
+    let dir = TestDir::new("sigint-own");
+    let prog = dir.program(
+        r#"
+import asyncio, signal
+default = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+async def work(n):
+    await asyncio.sleep(0.01)
+    return n * 2
+async def main():
+    total = 0
+    for i in range(3):
+        total += await work(i)
+    return total
+res = asyncio.run(main())
+print("res", res)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 5",
+        "continue",
+        "p default",
+        "continue",
+        "rc",
+        "rc",
+        "clear 1",
+        "continue",
+        "rs",
+        "rn",
+        "p res",
+    ]);
+    run[1].assert_at(&prog, 5, "work");
+    run[2].assert_value("True");
+    run[5].assert_at(&prog, 1, "<module>");
+    assert_eq!(run[7].state, "finished", "{:#?}", run[7]);
+    // Back from the end over a whole asyncio run: the replay keeps to the recorded path.
+    run[8].assert_at(&prog, 12, "<module>");
+    run[9].assert_at(&prog, 12, "<module>");
+    run[10].assert_value("6");
+}

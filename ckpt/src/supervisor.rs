@@ -152,13 +152,14 @@ impl Supervisor {
         }
     }
 
-    /// Sends SIGINT to the live process (as Ctrl-C would).
-    pub fn interrupt(&self) {
+    /// Sends `signal` to the live process: the program's way of hearing Ctrl-C (the agent
+    /// chooses which signal that is).
+    pub fn interrupt(&self, signal: libc::c_int) {
         if let Some(pid) = self.live_pid() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGINT,
-            );
+            // SAFETY: kill(2) on the live process's pid.
+            unsafe {
+                libc::kill(pid, signal);
+            }
         }
     }
 

@@ -134,6 +134,10 @@ impl PdbSession {
                 config.auto_checkpoint_ms.to_string(),
             ),
             ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
+            (
+                "FRED_INTERRUPT_SIGNAL".to_string(),
+                interrupt_signal().to_string(),
+            ),
         ];
         let stdin = program_stdin(config.input)?;
         if let Some(fd) = &stdin {
@@ -342,6 +346,12 @@ fn scan_request(q: &Query, until: Time) -> Value {
         "keep": q.keep,
         "watch": watch,
     })
+}
+
+/// The signal that tells the agent the user pressed Ctrl-C: a real-time one that programs
+/// leave alone, so that SIGINT stays the program's own, the same in every replay.
+fn interrupt_signal() -> libc::c_int {
+    libc::SIGRTMIN() + 3
 }
 
 /// The descriptor the program is to read as its stdin instead of its terminal, open across

@@ -104,6 +104,10 @@ def main():
     os.set_inheritable(tty_fd, False)
     dbg = FredPdb(sock_path, fred_pid, tty_fd)
     dbg.chan = Channel(sock_path, {"hello": "live", "pid": os.getpid()})
+    # fred's Ctrl-C comes as a signal the program does not use, so SIGINT stays the
+    # program's own, the same in every replay (see FredPdb.__init__).
+    interrupt = int(os.environ.pop("FRED_INTERRUPT_SIGNAL", signal.SIGINT))
+    signal.signal(interrupt, dbg.sigint_handler)
     sys.breakpointhook = pdb.set_trace = _breakpointhook(dbg)
     stdin.install(dbg)
     nondet.install(dbg)

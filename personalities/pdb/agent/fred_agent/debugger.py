@@ -58,10 +58,15 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.diverged = None  # where a replay left the recorded path (see nondet)
         self.prompting = False  # at pdb's prompt: the user's commands run, not the program
         self.left_fred = False  # in a child the program forked (see leave_fred)
+        self.in_command = False  # a command typed at the prompt is running (see onecmd)
         self.hidden_code = {FredPdb.sigint_handler.__code__}
         self.break_lines = {}
         self.threads_warned = False
-        super().__init__(stdin=SockIn(self), stdout=SockOut(self))
+        # pdb's own SIGINT handler, set for `continue` only, would be the program's SIGINT
+        # handler while it runs forward but not in a replay, and programs look at it
+        # (asyncio.run installs its own only over the default one): a replay would take
+        # another path. fred interrupts the program with a signal of its own instead.
+        super().__init__(stdin=SockIn(self), stdout=SockOut(self), nosigint=True)
         self.prompt = ""
 
     # ----- talking to fred -------------------------------------------------------------
@@ -434,9 +439,22 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         finally:
             self.prompting = False
 
+    def onecmd(self, line):
+        # While a command typed at the prompt runs (`p f()` that does not return), fred's
+        # interrupt cancels it, as Ctrl-C does in pdb; while the program runs, it stops the
+        # program (below).
+        self.in_command = True
+        try:
+            return super().onecmd(line)
+        finally:
+            self.in_command = False
+
     def sigint_handler(self, signum, frame):
-        # pdb's own handler calls set_trace(), which resets botframe and so every depth.
-        # This one runs untraced and out of the program's time (see hidden_code).
+        """fred's interrupt (Ctrl-C): stop the program where it is. pdb's own handler calls
+        set_trace(), which resets botframe and so every depth. This one runs untraced and
+        out of the program's time (see hidden_code)."""
+        if self.in_command:
+            raise KeyboardInterrupt
         previous = sys.gettrace()
         sys.settrace(None)
         try:

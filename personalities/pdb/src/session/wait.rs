@@ -94,7 +94,7 @@ impl PdbSession {
             Event::Readable(fd) if Some(fd) == self.interrupt_fd => {
                 drain(fd);
                 if self.running_user_command {
-                    self.sup.interrupt();
+                    self.sup.interrupt(super::interrupt_signal());
                     Ok(None)
                 } else {
                     Err(DebuggerError::Interrupted)

@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 
 use crate::sync::SyncReader;
 
+mod stdio;
 mod wait;
+
+pub use stdio::ProgramInput;
+use stdio::{interrupt_signal, program_stdin};
 
 /// How to start a pdb session.
 #[derive(Clone, Debug)]
@@ -37,22 +41,6 @@ pub struct PdbConfig {
     /// as they come (dense near the present), so that a run of minutes does not leave
     /// thousands of processes behind before the next prompt thins them.
     pub max_running_checkpoints: usize,
-}
-
-/// Where the debugged program reads its standard input from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProgramInput {
-    /// fred's stdin is the user's terminal: what the user types while the program runs is
-    /// typed into the program's terminal, and Ctrl-D there is an end of file like any other.
-    Terminal,
-    /// fred's stdin is a file or a pipe that fred itself does not read (a `-x` session): the
-    /// program reads it directly, byte for byte, with no terminal line editing in between,
-    /// and its end is an end of file every time the program reads again.
-    Inherit,
-    /// fred reads its commands from a stdin that is not a terminal: the program gets an
-    /// end of file at once, as from `/dev/null`, instead of waiting for a user who is not
-    /// there.
-    Nothing,
 }
 
 /// How much of what a command prints the user sees.
@@ -346,33 +334,6 @@ fn scan_request(q: &Query, until: Time) -> Value {
         "keep": q.keep,
         "watch": watch,
     })
-}
-
-/// The signal that tells the agent the user pressed Ctrl-C: a real-time one that programs
-/// leave alone, so that SIGINT stays the program's own, the same in every replay.
-fn interrupt_signal() -> libc::c_int {
-    libc::SIGRTMIN() + 3
-}
-
-/// The descriptor the program is to read as its stdin instead of its terminal, open across
-/// exec (the agent moves it to fd 0): fred's own stdin, or `/dev/null`.
-fn program_stdin(input: ProgramInput) -> Result<Option<std::os::fd::OwnedFd>> {
-    use std::os::fd::FromRawFd;
-    let fd = match input {
-        ProgramInput::Terminal => return Ok(None),
-        // SAFETY: dup of fd 0 makes a new descriptor (without close-on-exec) that we own.
-        ProgramInput::Inherit => unsafe { libc::dup(0) },
-        // SAFETY: open of a constant C string; a new descriptor that we own.
-        ProgramInput::Nothing => unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY) },
-    };
-    if fd < 0 {
-        return Err(DebuggerError::Failed(format!(
-            "cannot give the program its standard input: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
-    // SAFETY: `fd` was just made and is owned by nothing else.
-    Ok(Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }))
 }
 
 fn failed(e: fred_ckpt::CkptError) -> DebuggerError {

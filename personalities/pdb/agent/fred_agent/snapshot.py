@@ -1,5 +1,6 @@
 """Snapshots: fork a frozen copy of the process, and make live copies from it later."""
 
+import fcntl
 import os
 import signal
 import stat
@@ -23,9 +24,12 @@ def _set_pdeathsig():
 
 
 def _file_offsets():
-    """Offsets of the regular files this process has open, to restore on resume. Not the
-    standard input's: what the program read from it is logged and fed again instead, and
-    what it reads next is what no copy has read yet."""
+    """Where the regular files this process has open stand, to restore on resume:
+    {fd: (offset, length)}. The length is kept for a file open for appending (a log), whose
+    writes go to its end whatever the offset: it is cut back to that length on resume, so
+    that a replay appends the same lines again in the same place instead of once more at
+    the end. Not the standard input's: what the program read from it is logged and fed
+    again instead, and what it reads next is what no copy has read yet."""
     offsets = {}
     try:
         for name in os.listdir("/proc/self/fd"):
@@ -33,8 +37,12 @@ def _file_offsets():
             if fd == 0:
                 continue
             try:
-                if stat.S_ISREG(os.fstat(fd).st_mode):
-                    offsets[fd] = os.lseek(fd, 0, os.SEEK_CUR)
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode):
+                    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+                    writes = (flags & os.O_ACCMODE) in (os.O_WRONLY, os.O_RDWR)
+                    length = st.st_size if writes and flags & os.O_APPEND else None
+                    offsets[fd] = (os.lseek(fd, 0, os.SEEK_CUR), length)
             except OSError:
                 pass
     except OSError:
@@ -119,8 +127,10 @@ class SnapshotMixin:
         _set_pdeathsig()
         if os.getppid() != self.fred_pid:
             os._exit(0)
-        for fd, off in offsets.items():
+        for fd, (off, length) in offsets.items():
             try:
+                if length is not None and os.fstat(fd).st_size > length:
+                    os.ftruncate(fd, length)
                 os.lseek(fd, off, os.SEEK_SET)
             except OSError:
                 pass

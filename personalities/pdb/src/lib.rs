@@ -26,6 +26,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "__init__.py",
     "channel.py",
     "debugger.py",
+    "files.py",
     "forks.py",
     "frozen.py",
     "nondet.py",

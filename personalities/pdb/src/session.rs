@@ -94,6 +94,9 @@ pub struct PdbSession {
     input_log: Vec<(Time, Value)>,
     /// Clock and random values the program took: `[time, name, value]`, in time order.
     value_log: Vec<Value>,
+    /// Files the program opened for appending: (event time, path, length then), in time
+    /// order, to cut them back to on a restore.
+    append_log: Vec<(Time, String, u64)>,
     /// The live process is at its prompt, able to answer requests (not running, as it
     /// still may be after a search was interrupted).
     live_idle: bool,
@@ -160,6 +163,7 @@ impl PdbSession {
             settings: Value::Null,
             input_log: Vec::new(),
             value_log: Vec::new(),
+            append_log: Vec::new(),
             live_idle: false,
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;

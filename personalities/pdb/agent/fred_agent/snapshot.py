@@ -7,7 +7,7 @@ import stat
 import sys
 from time import monotonic, sleep  # bound before nondet.install patches the module
 
-from . import frozen, nondet
+from . import files, frozen, nondet
 from .channel import Channel
 from .forks import agent_fork
 
@@ -127,6 +127,7 @@ class SnapshotMixin:
         _set_pdeathsig()
         if os.getppid() != self.fred_pid:
             os._exit(0)
+        files.cut_back(req.get("truncate"))
         for fd, (off, length) in offsets.items():
             try:
                 if length is not None and os.fstat(fd).st_size > length:

@@ -84,6 +84,17 @@ impl PdbSession {
                 self.input_log.push((time, msg["input"]["data"].clone()));
                 Ok(None)
             }
+            Event::Message(msg) if msg.get("append").is_some() => {
+                let a = &msg["append"];
+                let time = a["time"].as_u64().unwrap_or(0);
+                self.append_log.retain(|(t, _, _)| *t <= time);
+                self.append_log.push((
+                    time,
+                    a["path"].as_str().unwrap_or("").to_string(),
+                    a["size"].as_u64().unwrap_or(0),
+                ));
+                Ok(None)
+            }
             Event::LiveLost => Err(DebuggerError::Gone(
                 "the debugged Python process died".to_string(),
             )),
@@ -320,13 +331,20 @@ impl PdbSession {
             .iter()
             .filter(|v| v[0].as_u64().unwrap_or(0) >= from.time)
             .collect();
+        // Each file first opened for appending after the checkpoint, at its length then.
+        let mut truncate: Vec<(&str, u64)> = Vec::new();
+        for (_, path, size) in self.append_log.iter().filter(|(t, _, _)| *t >= from.time) {
+            if !truncate.iter().any(|(p, _)| p == path) {
+                truncate.push((path, *size));
+            }
+        }
         self.sup
             .resume(
                 from.id,
                 // The copy numbers its sync markers above every marker seen so far, so
                 // a replay's end is never mistaken for an older marker.
                 json!({"settings": settings, "then": then, "input": input, "values": values,
-                       "sync_from": self.sync.last}),
+                       "truncate": truncate, "sync_from": self.sync.last}),
             )
             // Its connection is gone too when its process was killed.
             .map_err(|_| DebuggerError::CheckpointLost(from.id))?;

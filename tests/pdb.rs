@@ -1257,3 +1257,68 @@ print("res", res)
     run[9].assert_at(&prog, 12, "<module>");
     run[10].assert_value("6");
 }
+
+#[test]
+fn an_import_replays_the_same_after_the_program_wrote_a_file_beside_it() {
+    // The import system caches directory listings until a directory changes, and writes
+    // or finds .pyc files: its work differs between a run and its replay once the program
+    // has made a file. Counted as the program's events, it made every replay of an
+    // `import logging` (which reads the clock) diverge.
+    let dir = TestDir::new("import-fs");
+    let prog = dir.program(
+        r#"
+import logging
+logging.basicConfig(filename="app.log", level=logging.INFO, format="%(message)s")
+logging.getLogger("x").info("one")
+done = True
+"#,
+    );
+    let run = Fred::new(&dir).run(&["break 4", "continue", "rs", "rs", "rn"]);
+    run[1].assert_at(&prog, 4, "<module>");
+    run[2].assert_ok();
+    run[3].assert_ok();
+    run[4].assert_ok();
+}
+
+/// The first time in `Checkpoints (N): ...; M taken mid-run between t=A and t=B`.
+fn first_mid_run_checkpoint(history: &str) -> u64 {
+    history
+        .split("mid-run between t=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no mid-run checkpoints in {history:?}"))
+}
+
+#[test]
+fn a_replay_that_diverged_leaves_no_checkpoints_of_its_wrong_path() {
+    let dir = TestDir::new("nondet-no-ckpt");
+    std::fs::write(dir.path.join("k.txt"), "3").unwrap();
+    dir.program(
+        r#"
+import time
+k = int(open("k.txt").read())
+for i in range(k):
+    pass
+stamp = time.time()
+total = 0
+for j in range(300000):
+    total += j
+print(total)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 9",
+        "continue",
+        "fred-history",
+        "!open('k.txt', 'w').write('1')",
+        "rc",
+        "fred-history",
+    ]);
+    run[4].assert_error("replay diverged");
+    let before = first_mid_run_checkpoint(&run[2].output);
+    let after = first_mid_run_checkpoint(&run[5].output);
+    // Checkpoints taken in the replays of the recorded path are welcome; none from before
+    // the first of the run's own, where only the replay that went elsewhere ran.
+    assert!(after >= before, "{}\n{}", run[2].output, run[5].output);
+}

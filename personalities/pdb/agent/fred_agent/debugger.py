@@ -318,7 +318,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         elif t >= self.next_auto:
             self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
             now = monotonic()
-            if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
+            # A replay that has left the recorded path is no place for a checkpoint of it.
+            if (now - self.last_snapshot_wall >= self.auto_ms / 1000.0
+                    and self.diverged is None):
                 resumed = self.snapshot(at_stop=False, frame=frame, event=event)
                 if resumed is not None:
                     self.take_resume(resumed)

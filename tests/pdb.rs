@@ -1322,3 +1322,47 @@ print(total)
     // the first of the run's own, where only the replay that went elsewhere ran.
     assert!(after >= before, "{}\n{}", run[2].output, run[5].output);
 }
+
+#[test]
+fn finalizers_run_at_the_same_points_in_every_replay() {
+    // Reference cycles are collected when enough objects have been allocated, and fred's own
+    // work allocates differently going forward and in a replay: without a fixed schedule
+    // the same stop showed a different number of finalized objects each way.
+    let dir = TestDir::new("gc-fixed");
+    let prog = dir.program(
+        r#"
+events = []
+class Node:
+    def __init__(self):
+        self.me = self
+    def __del__(self):
+        events.append(1)
+for i in range(3000):
+    Node()
+    y = i
+print(len(events))
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 9, i == 2500",
+        "continue",
+        "p len(events), i",
+        "rs",
+        "rs",
+        "rs",
+        "next",
+        "next",
+        "next",
+        "p len(events), i",
+        "fred-goto 1",
+        "p len(events), i",
+        "p len(events) > 2000",
+    ]);
+    run[1].assert_at(&prog, 9, "<module>");
+    let first = run[2].output.clone();
+    run[8].assert_at(&prog, 9, "<module>");
+    assert_eq!(run[9].output, first, "{:#?}", run.replies);
+    assert_eq!(run[11].output, first, "{:#?}", run.replies);
+    // Garbage is still collected.
+    run[12].assert_value("True");
+}

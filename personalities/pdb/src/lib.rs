@@ -25,6 +25,7 @@ pub use session::{PdbConfig, PdbSession, ProgramInput};
 pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "__init__.py",
     "channel.py",
+    "collect.py",
     "debugger.py",
     "files.py",
     "forks.py",

@@ -27,7 +27,7 @@ import sys
 import traceback
 
 from .channel import Channel
-from . import files, forks, nondet, stdin
+from . import collect, files, forks, nondet, stdin
 from .debugger import NORMAL, FredPdb
 from .forks import agent_fork
 from .snapshot import _set_pdeathsig
@@ -160,6 +160,7 @@ def main():
     nondet.install(dbg)
     forks.install(dbg)
     files.install(dbg)
+    collect.install(dbg)
     sys.argv[:] = args
     try:
         _run(dbg, module, args[0])

@@ -11,7 +11,7 @@ from .channel import SockIn, SockOut
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
-from . import nondet, stdin
+from . import collect, nondet, stdin
 from . import watch as watchlib
 
 NORMAL, GOTO, SCAN = 0, 1, 2
@@ -36,7 +36,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.target = NEVER
         self.auto_ms = float(os.environ.get("FRED_AUTO_CHECKPOINT_MS", "30"))
         self.next_auto = 4096 if self.auto_ms > 0 else NEVER
-        self.next_check = self.next_auto
+        self.next_gc = collect.next_time(0)
+        self.gc_wanted = True  # the program's own gc.isenabled() (see collect)
+        self.next_check = min(self.next_auto, self.next_gc)
         self.last_snapshot_wall = monotonic()
         self.sync_id = 0
         self.ran = True  # program code may have written to the pty since the last sync
@@ -75,6 +77,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         """In a child the program forked: let go of fred's connection, so the child never
         speaks for the debugged process; it runs on untraced."""
         self.left_fred = True
+        collect.release(self)
         self.chan.sock.close()
         self.chan.send = lambda _msg: None
         try:
@@ -256,7 +259,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.scan_start(frame, event)
         else:
             self.mode, self.target = GOTO, req.get("time", self.t)
-        self.next_check = min(self.next_auto, self.target)
+        self.next_check = min(self.next_auto, self.target, self.next_gc)
 
     def do_fred_resume(self, arg):
         """(fred internal) resume execution in the replay mode fred has set."""
@@ -305,8 +308,12 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         return lines
 
     def check(self, frame, event, arg):
-        """Slow path of the clock: targets reached and automatic snapshots."""
+        """Slow path of the clock: garbage collection, targets reached and automatic
+        snapshots."""
         t = self.t
+        if t >= self.next_gc:
+            self.next_gc = collect.next_time(t)
+            collect.collect(self, t)
         if t >= self.target:
             if self.mode == SCAN:
                 self.scan_finish(frame, event)
@@ -327,7 +334,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                     self.set_mode(resumed.get("then") or {}, frame, event)
                     if t >= self.target:
                         return self.check(frame, event, arg)
-        self.next_check = min(self.next_auto, self.target)
+        self.next_check = min(self.next_auto, self.target, self.next_gc)
 
     def dispatch_call(self, frame, arg):
         # Keep tracing every frame, so the clock counts every event.

@@ -50,6 +50,19 @@ def _file_offsets():
     return offsets
 
 
+def _running_loop():
+    """asyncio's running event loop in this thread, if there is one. asyncio ties it to the
+    process id, which a live copy does not share: without handing it over (see become_live)
+    a copy resumed inside asyncio.run() fails with 'no running event loop'."""
+    events = sys.modules.get("asyncio.events")
+    if events is None:
+        return None
+    try:
+        return events._get_running_loop()
+    except Exception:
+        return None
+
+
 def _thread_count():
     try:
         return len(os.listdir("/proc/self/task"))
@@ -75,6 +88,7 @@ class SnapshotMixin:
             return None
         offsets = _file_offsets()
         rstate = nondet.random_state()
+        loop = _running_loop()
         if at_stop:
             here = self.state()
         else:
@@ -92,18 +106,18 @@ class SnapshotMixin:
                 nondet.restore_random(rstate)
                 self.chan.close()
                 chan = Channel(self.sock_path, dict(hello, pid=os.getpid()))
-                return self.snapshot_main(chan, offsets, rstate)
+                return self.snapshot_main(chan, offsets, rstate, loop)
         else:
             pid, first = woken
             if pid == 0:
                 self.chan.sock.detach()  # (closed from C already)
-                return self.snapshot_main(Channel.adopt(*first), offsets, rstate)
+                return self.snapshot_main(Channel.adopt(*first), offsets, rstate, loop)
         self.last_snapshot_wall = monotonic()
         if at_stop:
             self.chan.send({"reply": {"snapshot_pid": pid}})
         return None
 
-    def snapshot_main(self, chan, offsets, rstate):
+    def snapshot_main(self, chan, offsets, rstate, loop):
         """The frozen snapshot: wait for resume requests, fork a live copy for each."""
         old_sigint = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -117,10 +131,10 @@ class SnapshotMixin:
                     os._exit(0)
                 chan.close()
                 nondet.restore_random(rstate)
-                return self.become_live(req, offsets, old_sigint)
+                return self.become_live(req, offsets, old_sigint, loop)
             os.waitpid(child, 0)
 
-    def become_live(self, req, offsets, old_sigint):
+    def become_live(self, req, offsets, old_sigint, loop):
         deadline = monotonic() + 5
         while os.getppid() != self.fred_pid and monotonic() < deadline:
             sleep(0.0001)
@@ -136,6 +150,8 @@ class SnapshotMixin:
             except OSError:
                 pass
         signal.signal(signal.SIGINT, old_sigint)
+        if loop is not None:
+            sys.modules["asyncio.events"]._set_running_loop(loop)
         self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid(),
                                              "nonce": req.get("nonce")})
         self.ran = True

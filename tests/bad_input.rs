@@ -130,3 +130,89 @@ fn fred_gdb_survives_bad_lines() {
     run[12].assert_error("invalid character");
     run[13].assert_value("$3 = 2");
 }
+
+/// Runs `bin args` with stdin closed; returns its exit status and stderr, or panics if it
+/// takes more than a few seconds.
+fn refused(bin: &str, dir: &TestDir, args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = std::process::Command::new(bin)
+        .current_dir(&dir.path)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start fred");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{bin} {args:?} did not end at once");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "{bin} {args:?}");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_program_of_the_wrong_kind_is_a_one_line_error() {
+    let dir = TestDir::new("bad-kind");
+    dir.program(PY);
+    dir.c_program(C);
+    dir.write("data.py", "x = 1\0\0\0\n");
+    dir.write("notes.txt", "not a program\n");
+    let cases: [(&str, &[&str], &str); 5] = [
+        (support::FRED_GDB, &["prog.py"], "not a compiled program"),
+        (support::FRED_GDB, &["notes.txt"], "not a compiled program"),
+        (support::FRED_GDB, &["prog.c"], "not a compiled program"),
+        (
+            support::FRED_PDB,
+            &["prog"],
+            "a compiled program, not a Python script",
+        ),
+        (support::FRED_PDB, &["data.py"], "not a Python script"),
+    ];
+    for (bin, args, needle) in cases {
+        let (status, err) = refused(bin, &dir, args);
+        assert_eq!(status.code(), Some(2), "{bin} {args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bin} {args:?}: {err}");
+        assert!(err.contains(needle), "{bin} {args:?}: {err}");
+    }
+    // A compiled program that may not be run.
+    let prog = dir.path.join("prog");
+    let mut perms = std::fs::metadata(&prog).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&prog, perms).unwrap();
+    let (status, err) = refused(support::FRED_GDB, &dir, &["prog"]);
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("not executable"), "{err}");
+}
+
+#[test]
+fn commands_from_a_pipe_are_read_whole_in_order_and_shown_once() {
+    let dir = TestDir::new("bad-pipe");
+    dir.program(PY);
+    let long = format!("p len('{}')", "a".repeat(10_000));
+    let input = format!("{long}\np 6 * 7\nnext\np x\n");
+    let (status, out, err) = support::run_plain(
+        &dir,
+        &["prog.py"],
+        &input,
+        std::time::Duration::from_secs(20),
+    );
+    assert!(status.is_some_and(|s| s.success()), "{out}\n{err}");
+    // One answer for the long line, not one for each piece of it.
+    assert!(out.contains("\n10000\n"), "{out}");
+    assert!(
+        !out.contains("NameError") && !out.contains("SyntaxError"),
+        "{out}"
+    );
+    for line in ["(Pdb) p 6 * 7\n42\n", "(Pdb) next\n", "(Pdb) p x\n1\n"] {
+        assert_eq!(out.matches(line).count(), 1, "{line:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("p 6 * 7").count(), 1, "{out}");
+}

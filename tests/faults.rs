@@ -150,3 +150,67 @@ fn fred_pdb_ends_cleanly_when_the_program_is_killed() {
     support::kill_all(&left);
     assert!(left.is_empty(), "{left:#?}");
 }
+
+#[test]
+fn fred_pdb_keeps_the_breakpoints_when_the_program_is_killed_at_a_prompt_command() {
+    let dir = TestDir::new("fault-pdb-settings");
+    dir.program("x = 0\nfor i in range(5):\n    x += i\nprint(x)\n");
+    let commands = [
+        "break 3",
+        "continue",
+        "continue",
+        "!import time; time.sleep(3)",
+        "rc",
+        "p i",
+        "break",
+    ];
+    let mut child = Fred::new(&dir).spawn(&commands);
+    replies(&dir, 3);
+    std::thread::sleep(Duration::from_millis(500));
+    // The live process is the one asleep in the command; the snapshots wait on fred.
+    for (pid, cmd) in support::processes_mentioning(dir.as_str()) {
+        let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+        if cmd.contains("python") && wchan.contains("sleep") {
+            kill(pid);
+        }
+    }
+    let status = child.wait().unwrap();
+    let got = replies(&dir, commands.len());
+    assert!(status.success(), "{status}: {got:#?}");
+    let error = got[3]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("died"), "{got:#?}");
+    // A restored copy still has the breakpoint: reverse-continue finds its first hit.
+    assert_eq!(got[4]["location"]["line"], 3, "{got:#?}");
+    assert_eq!(got[5]["output"], "0\n", "{got:#?}");
+    assert!(
+        got[6]["output"]
+            .as_str()
+            .unwrap_or("")
+            .contains("prog.py:3"),
+        "{got:#?}"
+    );
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(1));
+    support::kill_all(&left);
+    assert!(left.is_empty(), "{left:#?}");
+}
+
+#[test]
+fn an_unwritable_cache_is_one_line_that_says_where_and_what_to_do() {
+    let dir = TestDir::new("fault-cache");
+    dir.program("x = 1\n");
+    let not_a_dir = dir.write("cache", "a file, not a directory\n");
+    let out = std::process::Command::new(support::FRED_PDB)
+        .current_dir(&dir.path)
+        .env("XDG_CACHE_HOME", &not_a_dir)
+        .arg("prog.py")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run fred-pdb");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(not_a_dir.to_str().unwrap()) && err.contains("XDG_CACHE_HOME"),
+        "{err}"
+    );
+}

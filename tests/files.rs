@@ -127,3 +127,53 @@ path += 10
     assert_eq!(run[3].line(), 7, "stayed where it was");
     run[4].assert_value("1");
 }
+
+#[test]
+fn a_python_log_open_for_appending_gets_each_line_once_however_often_it_is_replayed() {
+    let dir = TestDir::new("files-append");
+    let prog = dir.program(
+        r#"
+import logging
+logging.basicConfig(filename="app.log", level=logging.INFO, format="%(message)s")
+log = logging.getLogger("x")
+for i in range(3):
+    log.info("step %d", i)
+done = True
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 6", "continue", "rs", "rs", "rs", "rn", "rn", "clear 1", "continue",
+    ]);
+    run[1].assert_at(&prog, 6, "<module>");
+    assert_eq!(run[8].state, "finished", "{:#?}", run[8]);
+    let log = std::fs::read_to_string(dir.path.join("app.log")).unwrap();
+    assert_eq!(log, "step 0\nstep 1\nstep 2\n");
+}
+
+#[test]
+fn a_python_log_opened_for_each_line_gets_each_line_once_however_often_it_is_replayed() {
+    let dir = TestDir::new("files-append-each");
+    let prog = dir.program(
+        r#"
+import os
+def log(msg):
+    with open("app.log", "a") as f:
+        f.write(msg + "\n")
+    fd = os.open("raw.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.write(fd, (msg + "\n").encode())
+    os.close(fd)
+for i in range(3):
+    log("step %d" % i)
+done = True
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 10", "continue", "rs", "rs", "rs", "rn", "rn", "clear 1", "continue",
+    ]);
+    run[1].assert_at(&prog, 10, "<module>");
+    assert_eq!(run[8].state, "finished", "{:#?}", run[8]);
+    for name in ["app.log", "raw.log"] {
+        let log = std::fs::read_to_string(dir.path.join(name)).unwrap();
+        assert_eq!(log, "step 0\nstep 1\nstep 2\n", "{name}");
+    }
+}

@@ -29,7 +29,7 @@ int main(void) {
 "#;
 
 /// Starts a session of the program in `dir` (gdb or not), with checkpoints taken, and
-/// waits until it sits in its final `continue`; then sends `signal` to fred and checks
+/// waits until it sits in a command that never returns; then sends `signal` to fred and checks
 /// fred's exit status and that nothing of the session is left after a second.
 fn signal_ends_everything(dir: &TestDir, gdb: bool, signal: nix::sys::signal::Signal) {
     let fred = if gdb {
@@ -59,18 +59,22 @@ fn signal_ends_everything(dir: &TestDir, gdb: bool, signal: nix::sys::signal::Si
     let mut child = fred.spawn(commands);
     let fred_pid = child.id() as i32;
     let needle = dir.as_str();
-    // The session is up when fred has children of its own (the debugger and copies).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let others = || {
-        processes_mentioning(needle)
-            .into_iter()
-            .filter(|(p, _)| *p != fred_pid)
+    // The session sits in its last command once every command before it has replied
+    // (counting processes instead was fooled by the interpreter's launcher scripts, which
+    // mention the program too, on a loaded machine).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let replied = || {
+        std::fs::read_to_string(dir.path.join("stdout.txt"))
+            .unwrap_or_default()
+            .lines()
             .count()
     };
-    while others() < 2 && Instant::now() < deadline {
+    // (Python's `next` over time.sleep(1000) is the command that never returns.)
+    let waiting_in = if gdb { commands.len() - 1 } else { 2 };
+    while replied() < waiting_in && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(800));
+    std::thread::sleep(Duration::from_millis(300));
     let before = processes_mentioning(needle);
     assert!(
         child.try_wait().unwrap().is_none(),
@@ -94,6 +98,12 @@ fn signal_ends_everything(dir: &TestDir, gdb: bool, signal: nix::sys::signal::Si
         left.is_empty(),
         "after {signal} of fred, left: {left:#?}\n(before: {before:#?})"
     );
+    // The signal ends the session; the command it cut short did not fail of its own.
+    let stdout = std::fs::read_to_string(dir.path.join("stdout.txt")).unwrap_or_default();
+    for reply in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(reply).unwrap();
+        assert!(v["error"].is_null(), "after {signal}: {reply}");
+    }
 }
 
 #[test]
@@ -206,4 +216,49 @@ int main(void) {
     let left = wait_until_gone(dir.as_str(), Duration::from_secs(1));
     support::kill_all(&left);
     assert!(left.is_empty(), "left: {left:#?}");
+}
+
+/// The directories under `dir` (a session's runtime directory).
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_next_session_removes_what_a_kill_9_of_fred_left() {
+    let dir = TestDir::new("hygiene-stale");
+    dir.program(PY_SLEEPER);
+    dir.write("session.fred", "continue\n");
+    let run = dir.path.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let session = |wait: bool| {
+        let mut child = std::process::Command::new(support::FRED_PDB)
+            .current_dir(&dir.path)
+            .env("XDG_RUNTIME_DIR", &run)
+            .args(["-x", "session.fred", "prog.py"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start fred-pdb");
+        if wait {
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    };
+    // Killed with SIGKILL, fred cannot remove its control socket's directory.
+    session(true);
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(2));
+    support::kill_all(&left);
+    assert_eq!(entries(&run).len(), 1, "{:?}", entries(&run));
+    // The next session, ended normally, leaves nothing, of its own or of the last one.
+    std::fs::write(dir.path.join("prog.py"), "x = 1\n").unwrap();
+    session(false);
+    assert!(entries(&run).is_empty(), "{:?}", entries(&run));
 }

@@ -178,3 +178,35 @@ int main(void) {
     );
     let _ = src;
 }
+
+#[test]
+fn a_long_run_keeps_its_automatic_checkpoints_bounded_while_it_runs() {
+    let dir = TestDir::new("long-run");
+    dir.program(
+        r#"
+total = 0
+for i in range(30000000):
+    total += i
+print(total)
+"#,
+    );
+    // A checkpoint every 5 ms of running: hundreds within the first seconds.
+    let fred = Fred::new(&dir).options(&["--checkpoint-interval", "5", "--max-checkpoints", "8"]);
+    let mut child = fred.spawn(&["continue"]);
+    let started = Instant::now();
+    let mut most = 0;
+    while started.elapsed() < Duration::from_secs(4) {
+        most = most.max(processes_mentioning(dir.as_str()).len());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    support::kill_all(&support::wait_until_gone(
+        dir.as_str(),
+        Duration::from_secs(2),
+    ));
+    // The kept checkpoints, the one taken at the first stop, the live process, the holder
+    // and fred.
+    assert!(most > 4, "the program did not run: {most} processes");
+    assert!(most <= 8 + 5, "{most} processes while the program ran");
+}

@@ -1037,10 +1037,10 @@ fn pdb_errors_fill_the_json_error_field() {
 
 /// The loop's length comes from the clock, the OS's randomness and `random`.
 const NONDETERMINISTIC: &str = r#"
-import os, random, time
+import os, random, secrets, time
 n = int(time.time() * 1000) % 40 + 10
 m = os.urandom(1)[0] % 20 + 5
-r = random.randint(5, 30)
+r = random.randint(5, 30) + random.SystemRandom().randint(5, 30) + secrets.randbelow(30)
 total = 0
 for i in range(n + m + r):
     total += i
@@ -1062,4 +1062,313 @@ fn clock_and_random_values_are_replayed() {
         assert_eq!(r.error, None, "{r:#?}");
     }
     run[4].assert_value(&format!("({}, {}, {}, {})", v[0], v[1], v[2], v[3]));
+}
+
+#[test]
+fn a_clock_read_at_the_prompt_is_not_the_programs() {
+    let dir = TestDir::new("nondet-prompt");
+    let prog = dir.program(
+        r#"
+import time
+x = 0
+a = time.time()
+b = time.time()
+print("took", b - a)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "next",
+        "p time.time()",
+        "next",
+        "next",
+        "next",
+        "p a, b",
+        "rs",
+        "rs",
+        "next",
+        "next",
+        "p a, b",
+    ]);
+    run[4].assert_at(&prog, 5, "<module>");
+    let recorded = run[5].output.clone();
+    run[7].assert_at(&prog, 3, "<module>");
+    assert_eq!(run[10].output, recorded, "{:#?}", run.replies);
+}
+
+#[test]
+fn a_replay_that_takes_the_clock_elsewhere_says_where_both_runs_took_it() {
+    let dir = TestDir::new("nondet-diverge");
+    std::fs::write(dir.path.join("k.txt"), "3").unwrap();
+    let prog = dir.program(
+        r#"
+import time
+k = int(open("k.txt").read())
+for i in range(k):
+    pass
+stamp = time.time()
+for j in range(3):
+    pass
+print(stamp)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 7",
+        "continue",
+        "continue",
+        "!open('k.txt', 'w').write('1')",
+        "rc",
+    ]);
+    run[2].assert_at(&prog, 7, "<module>");
+    let e = run[4].assert_error("replay diverged");
+    assert!(
+        e.contains("took time at") && e.matches("prog.py:5").count() == 2,
+        "{e}"
+    );
+}
+
+#[test]
+fn a_goto_whose_replay_goes_elsewhere_leaves_the_user_where_they_were() {
+    let dir = TestDir::new("nondet-goto");
+    std::fs::write(dir.path.join("k.txt"), "3").unwrap();
+    let prog = dir.program(
+        r#"
+import time
+k = int(open("k.txt").read())
+for i in range(k):
+    pass
+stamp = time.time()
+for j in range(3):
+    pass
+print(stamp)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 7",
+        "continue",
+        "continue",
+        "!open('k.txt', 'w').write('1')",
+        "fred-goto 1",
+        "p j",
+        "fred-history",
+    ]);
+    run[2].assert_at(&prog, 7, "<module>");
+    let e = run[4].assert_error("replay diverged");
+    assert!(e.contains("back where you were"), "{e}");
+    assert_eq!(run[4].line(), 7, "{:#?}", run[4]);
+    assert_eq!(run[4].time, run[3].time, "{:#?}", run[4]);
+    run[5].assert_value("1");
+    assert!(
+        run[6].output.contains("*    2  continue"),
+        "{}",
+        run[6].output
+    );
+}
+
+#[test]
+fn os_exit_ends_the_program_not_the_session_and_a_forked_child_still_exits() {
+    let dir = TestDir::new("os-exit");
+    let prog = dir.program(
+        r#"
+import os
+pid = os.fork()
+if pid == 0:
+    os._exit(3)
+_, st = os.waitpid(pid, 0)
+code = os.WEXITSTATUS(st)
+x = 1
+os._exit(4)
+"#,
+    );
+    let run = Fred::new(&dir).run(&["continue", "rs", "p code, x", "rn", "p x"]);
+    assert_eq!(run[0].state, "finished", "{:#?}", run[0]);
+    assert!(
+        run[0].output.contains("os._exit(). Exit status: 4"),
+        "{:#?}",
+        run[0]
+    );
+    run[1].assert_at(&prog, 8, "<module>");
+    run[2].assert_value("(3, 1)");
+    run[3].assert_at(&prog, 7, "<module>");
+    run[4].assert_undefined();
+}
+
+#[test]
+fn reverse_next_after_a_fork_stays_in_the_frame() {
+    let dir = TestDir::new("fork-depth");
+    let prog = dir.program(
+        r#"
+import os
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+a = 1
+b = 2
+"#,
+    );
+    let run = Fred::new(&dir).run(&["break 7", "continue", "rn", "rn", "rn"]);
+    run[1].assert_at(&prog, 7, "<module>");
+    run[2].assert_at(&prog, 6, "<module>");
+    run[3].assert_at(&prog, 5, "<module>");
+    run[4].assert_at(&prog, 3, "<module>");
+}
+
+#[test]
+fn the_program_sees_its_own_sigint_handler_running_forward_and_in_replay() {
+    // asyncio.run installs its own SIGINT handler only over the default one: a debugger's
+    // handler seen while running forward, and not in a replay, made every replay take
+    // another path.
+    let dir = TestDir::new("sigint-own");
+    let prog = dir.program(
+        r#"
+import asyncio, signal
+default = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+async def work(n):
+    await asyncio.sleep(0.01)
+    return n * 2
+async def main():
+    total = 0
+    for i in range(3):
+        total += await work(i)
+    return total
+res = asyncio.run(main())
+print("res", res)
+"#,
+    );
+    // Checkpoints only at stops, here inside asyncio.run: a copy resumed there needs the
+    // running loop handed over. (A checkpoint taken between the making of the loop's
+    // self-pipe and its registration in an epoll instance that every copy shares would make
+    // the replay's registration fail: a limit of fork, reported as a divergence.)
+    let run = Fred::new(&dir)
+        .options(&["--checkpoint-interval", "0"])
+        .run(&[
+            "break 5",
+            "continue",
+            "p default",
+            "continue",
+            "rc",
+            "rc",
+            "clear 1",
+            "continue",
+            "rs",
+            "rn",
+            "p res",
+        ]);
+    run[1].assert_at(&prog, 5, "work");
+    run[2].assert_value("True");
+    run[5].assert_at(&prog, 1, "<module>");
+    assert_eq!(run[7].state, "finished", "{:#?}", run[7]);
+    // Back from the end over a whole asyncio run: the replay keeps to the recorded path.
+    run[8].assert_at(&prog, 12, "<module>");
+    run[9].assert_at(&prog, 12, "<module>");
+    run[10].assert_value("6");
+}
+
+#[test]
+fn an_import_replays_the_same_after_the_program_wrote_a_file_beside_it() {
+    // The import system caches directory listings until a directory changes, and writes
+    // or finds .pyc files: its work differs between a run and its replay once the program
+    // has made a file. Counted as the program's events, it made every replay of an
+    // `import logging` (which reads the clock) diverge.
+    let dir = TestDir::new("import-fs");
+    let prog = dir.program(
+        r#"
+import logging
+logging.basicConfig(filename="app.log", level=logging.INFO, format="%(message)s")
+logging.getLogger("x").info("one")
+done = True
+"#,
+    );
+    let run = Fred::new(&dir).run(&["break 4", "continue", "rs", "rs", "rn"]);
+    run[1].assert_at(&prog, 4, "<module>");
+    run[2].assert_ok();
+    run[3].assert_ok();
+    run[4].assert_ok();
+}
+
+/// The first time in `Checkpoints (N): ...; M taken mid-run between t=A and t=B`.
+fn first_mid_run_checkpoint(history: &str) -> u64 {
+    history
+        .split("mid-run between t=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no mid-run checkpoints in {history:?}"))
+}
+
+#[test]
+fn a_replay_that_diverged_leaves_no_checkpoints_of_its_wrong_path() {
+    let dir = TestDir::new("nondet-no-ckpt");
+    std::fs::write(dir.path.join("k.txt"), "3").unwrap();
+    dir.program(
+        r#"
+import time
+k = int(open("k.txt").read())
+for i in range(k):
+    pass
+stamp = time.time()
+total = 0
+for j in range(300000):
+    total += j
+print(total)
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 9",
+        "continue",
+        "fred-history",
+        "!open('k.txt', 'w').write('1')",
+        "rc",
+        "fred-history",
+    ]);
+    run[4].assert_error("replay diverged");
+    let before = first_mid_run_checkpoint(&run[2].output);
+    let after = first_mid_run_checkpoint(&run[5].output);
+    // Checkpoints taken in the replays of the recorded path are welcome; none from before
+    // the first of the run's own, where only the replay that went elsewhere ran.
+    assert!(after >= before, "{}\n{}", run[2].output, run[5].output);
+}
+
+#[test]
+fn finalizers_run_at_the_same_points_in_every_replay() {
+    // Reference cycles are collected when enough objects have been allocated, and fred's own
+    // work allocates differently going forward and in a replay: without a fixed schedule
+    // the same stop showed a different number of finalized objects each way.
+    let dir = TestDir::new("gc-fixed");
+    let prog = dir.program(
+        r#"
+events = []
+class Node:
+    def __init__(self):
+        self.me = self
+    def __del__(self):
+        events.append(1)
+for i in range(3000):
+    Node()
+    y = i
+print(len(events))
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 9, i == 2500",
+        "continue",
+        "p len(events), i",
+        "rs",
+        "rs",
+        "rs",
+        "next",
+        "next",
+        "next",
+        "p len(events), i",
+        "fred-goto 1",
+        "p len(events), i",
+        "p len(events) > 2000",
+    ]);
+    run[1].assert_at(&prog, 9, "<module>");
+    let first = run[2].output.clone();
+    run[8].assert_at(&prog, 9, "<module>");
+    assert_eq!(run[9].output, first, "{:#?}", run.replies);
+    assert_eq!(run[11].output, first, "{:#?}", run.replies);
+    // Garbage is still collected.
+    run[12].assert_value("True");
 }

@@ -206,3 +206,46 @@ fn lines_typed_ahead_are_each_a_command() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn ctrl_d_at_the_programs_input_is_one_end_of_file_and_replays_as_one() {
+    let dir = TestDir::new("repl-eof");
+    let prog = dir.program(
+        r#"
+import sys
+try:
+    input("a? ")
+except EOFError:
+    print("eof1")
+data = sys.stdin.read()
+print("got", repr(data))
+"#,
+    );
+    let mut t = Terminal::start(&dir, &prog);
+    t.command("break 7");
+    // Ctrl-D at the first read is its end of file; the program reads on, and what the
+    // user types next, up to another Ctrl-D, reaches it.
+    t.type_line("continue");
+    t.expect("a? ");
+    t.key(0x04);
+    t.expect("eof1");
+    std::thread::sleep(Duration::from_millis(200));
+    t.type_line("one");
+    t.type_line("two");
+    std::thread::sleep(Duration::from_millis(200));
+    t.key(0x04);
+    t.expect("(Pdb) ");
+    let out = t.command("p data");
+    assert!(out.contains("'one\\ntwo\\n'"), "{out}");
+    // Back before the first read and forward again: both reads get what they got, whole,
+    // from the log, without waiting for the user.
+    let out = t.command("rc");
+    assert!(out.contains("prog.py(1)"), "{out}");
+    let out = t.command("continue");
+    assert!(out.contains("eof1") && out.contains("prog.py(7)"), "{out}");
+    let out = t.command("p data");
+    assert!(out.contains("'one\\ntwo\\n'"), "{out}");
+    t.type_line("quit");
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(3));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -152,13 +152,14 @@ impl Supervisor {
         }
     }
 
-    /// Sends SIGINT to the live process (as Ctrl-C would).
-    pub fn interrupt(&self) {
+    /// Sends `signal` to the live process: the program's way of hearing Ctrl-C (the agent
+    /// chooses which signal that is).
+    pub fn interrupt(&self, signal: libc::c_int) {
         if let Some(pid) = self.live_pid() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGINT,
-            );
+            // SAFETY: kill(2) on the live process's pid.
+            unsafe {
+                libc::kill(pid, signal);
+            }
         }
     }
 
@@ -351,6 +352,39 @@ impl Drop for Supervisor {
     }
 }
 
+/// Removes the socket directories of sessions whose fred is gone without removing them
+/// (killed with SIGKILL): `fred-PID-...` directories of this user whose PID is not running.
+fn remove_stale_dirs(base: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("fred-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        let ours = meta.is_dir() && meta.uid() == me;
+        let only_socket = std::fs::read_dir(e.path())
+            .map(|d| d.flatten().all(|f| f.file_name() == "control"))
+            .unwrap_or(false);
+        if ours && only_socket && pid > 0 && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn is_alive(pid: i32) -> bool {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -365,6 +399,7 @@ fn private_dir() -> Result<PathBuf> {
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(std::env::temp_dir);
+    remove_stale_dirs(&base);
     for i in 0..100u32 {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

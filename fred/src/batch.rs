@@ -29,6 +29,7 @@ pub fn run(session: &mut Session, script: &str, json: bool, keep_going: bool) ->
         let (reply, text) = if json {
             let mut cap = Capture::default();
             let mut reply = session.run(line, &mut cap);
+            crate::cli::stop_if_ending();
             if reply.error.is_none() {
                 reply.error = cap.error;
             }
@@ -36,6 +37,7 @@ pub fn run(session: &mut Session, script: &str, json: bool, keep_going: bool) ->
         } else {
             println!("{}{}", session.prompt(), line);
             let reply = session.run(line, &mut Terminal);
+            crate::cli::stop_if_ending();
             if let Some(e) = &reply.error {
                 println!("*** {e}");
             }

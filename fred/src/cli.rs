@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Parser};
 use fred_gdb::{GdbConfig, GdbSession};
-use fred_pdb::{PdbConfig, PdbSession};
+use fred_pdb::{PdbConfig, PdbSession, ProgramInput};
 
 use crate::output::{Stderr, Terminal};
 use crate::session::{Policy, Session};
@@ -46,13 +46,9 @@ impl Batch {
 
 /// A binary's exit status from what it came to; an error is one line on stderr.
 fn exit_status(name: &str, result: anyhow::Result<i32>) -> i32 {
-    if ENDING.load(std::sync::atomic::Ordering::SeqCst) {
-        // A SIGTERM or SIGHUP is ending the session (and killed what this thread was
-        // waiting on): the signal's thread exits with the signal's status.
-        loop {
-            std::thread::park();
-        }
-    }
+    // A SIGTERM or SIGHUP is ending the session (and killed what this thread was waiting
+    // on): the signal's thread exits with the signal's status.
+    stop_if_ending();
     result.unwrap_or_else(|e| {
         eprintln!("{name}: {e:#}");
         2
@@ -71,6 +67,50 @@ fn must_be_file(path: &str) -> anyhow::Result<()> {
                 "no such file"
             }
         );
+    }
+    Ok(())
+}
+
+/// The first bytes of `path` (up to 8 KiB), to tell what kind of file it is.
+fn head(path: &str) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(8192).read_to_end(&mut buf))
+        .with_context(|| format!("cannot read {path}"))?;
+    Ok(buf)
+}
+
+const ELF_MAGIC: &[u8] = b"\x7fELF";
+
+/// Fails with one line unless `path` could be a Python script (a compiled program or other
+/// binary data would only make Python fail with a traceback).
+fn must_be_python(path: &str) -> anyhow::Result<()> {
+    let bytes = head(path)?;
+    if bytes.starts_with(ELF_MAGIC) {
+        bail!("{path}: a compiled program, not a Python script (fred-gdb debugs those)");
+    }
+    if bytes.contains(&0) {
+        bail!("{path}: not a Python script (it holds binary data)");
+    }
+    Ok(())
+}
+
+/// Fails with one line unless `path` is a program gdb can run: an executable ELF file (a
+/// script, even an executable one, is not gdb's to debug).
+fn must_be_program(path: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if !head(path)?.starts_with(ELF_MAGIC) {
+        bail!(
+            "{path}: not a compiled program (fred-gdb debugs executables; fred-pdb debugs Python)"
+        );
+    }
+    let mode = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {path}"))?
+        .permissions()
+        .mode();
+    if mode & 0o111 == 0 {
+        bail!("{path}: not executable (chmod +x it first)");
     }
     Ok(())
 }
@@ -125,6 +165,7 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
     };
     if !module {
         must_be_file(&target)?;
+        must_be_python(&target)?;
     }
     let script = args.batch.script()?;
     let edge = Edge::new(script.is_none())?;
@@ -133,9 +174,10 @@ fn run_pdb(args: PdbArgs) -> anyhow::Result<i32> {
         module,
         target,
         args: prog_args,
-        forward_stdin: edge.forward_stdin,
+        input: edge.program_input(),
         interrupt_fd: Some(edge.interrupt_fd()),
         auto_checkpoint_ms: args.checkpoint_interval,
+        max_running_checkpoints: args.max_checkpoints,
     };
     let dbg = if args.batch.json {
         PdbSession::start(&config, &mut Stderr)
@@ -191,6 +233,8 @@ fn drive(
 struct Edge {
     int_read: std::os::unix::net::UnixStream,
     forward_stdin: bool,
+    interactive: bool,
+    terminal: bool,
 }
 
 impl Edge {
@@ -200,10 +244,23 @@ impl Edge {
         int_read.set_nonblocking(true)?;
         signal_hook::low_level::pipe::register(signal_hook::consts::SIGINT, int_write)?;
         end_on_signals()?;
+        let terminal = std::io::stdin().is_terminal();
         Ok(Edge {
             int_read,
-            forward_stdin: !interactive || std::io::stdin().is_terminal(),
+            forward_stdin: !interactive || terminal,
+            interactive,
+            terminal,
         })
+    }
+
+    /// Where a Python program reads its input: what the user types at the terminal; a
+    /// script's stdin file or pipe, directly; or nothing when the commands come from stdin.
+    fn program_input(&self) -> ProgramInput {
+        match (self.terminal, self.interactive) {
+            (true, _) => ProgramInput::Terminal,
+            (false, false) => ProgramInput::Inherit,
+            (false, true) => ProgramInput::Nothing,
+        }
     }
 
     fn interrupt_fd(&self) -> std::os::fd::RawFd {
@@ -213,6 +270,17 @@ impl Edge {
 
 /// Set once a SIGTERM or SIGHUP has begun to end the session.
 static ENDING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called when a command has returned: if a SIGTERM or SIGHUP is ending the session (and
+/// killed what the command waited on), the command's failure is not one to report, so
+/// this thread waits for the signal's thread to end the process.
+pub fn stop_if_ending() {
+    if ENDING.load(std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
+}
 
 /// On SIGTERM or SIGHUP (the terminal closed), ends the whole session at once, whatever fred
 /// is doing: every process under fred is killed, the terminal is put back as it was, and
@@ -279,6 +347,7 @@ fn run_gdb(args: GdbArgs) -> anyhow::Result<i32> {
         bail!("no program given; usage: fred-gdb [OPTIONS] program [ARGS]");
     };
     must_be_file(program)?;
+    must_be_program(program)?;
     let script = args.batch.script()?;
     let edge = Edge::new(script.is_none())?;
     let config = GdbConfig {

@@ -386,7 +386,7 @@ impl Session {
                 return Ok(Reply::error(msg));
             }
         };
-        let landed = self.land(target.time, target.expect.clone(), out);
+        let landed = self.land_or_back(target.time, target.expect.clone(), out, &home);
         if let Some(note) = &target.note {
             out.debugger(&format!("{note}\n"));
         }
@@ -446,6 +446,35 @@ impl Session {
             )));
         }
         Ok(pos)
+    }
+
+    /// Lands on `time` as [`Session::land`] does; a replay that went elsewhere than the
+    /// recorded history is undone by going back to `home` (where the command started), so
+    /// the user is never left standing in a past that did not happen.
+    fn land_or_back(
+        &mut self,
+        time: Time,
+        expect: Option<Location>,
+        out: &mut dyn Output,
+        home: &Position,
+    ) -> Result<Position, DebuggerError> {
+        let cursor = self.tl.cursor();
+        match self.land(time, expect, out) {
+            Err(DebuggerError::Failed(why)) => {
+                if self
+                    .land(home.time, home.location.clone(), &mut Discard)
+                    .is_ok()
+                {
+                    self.tl.set_cursor(cursor);
+                    Err(DebuggerError::Failed(format!(
+                        "{why}; back where you were."
+                    )))
+                } else {
+                    Err(DebuggerError::Failed(why))
+                }
+            }
+            r => r,
+        }
     }
 
     fn checkpoint_quietly(&mut self) {

@@ -180,26 +180,10 @@ impl Timeline {
     pub fn thin(&mut self, now: Time) -> Vec<CheckpointId> {
         let mut gone = Vec::new();
         while self.checkpoints.len() > self.max_checkpoints {
-            let n = self.checkpoints.len();
-            let mut best: Option<(f64, usize)> = None;
-            for i in 1..n {
-                if self.checkpoints[i].pinned {
-                    continue;
-                }
-                let prev = self.checkpoints[i - 1].ck.time;
-                let next = self
-                    .checkpoints
-                    .get(i + 1)
-                    .map_or(now.max(self.checkpoints[i].ck.time), |k| k.ck.time);
-                let gap = (next - prev) as f64 + 1.0;
-                let age = now.abs_diff(self.checkpoints[i].ck.time) as f64 + 1.0;
-                let cost = gap / age;
-                if best.is_none_or(|(c, _)| cost < c) {
-                    best = Some((cost, i));
-                }
-            }
-            match best {
-                Some((_, i)) => gone.push(self.checkpoints.remove(i).ck.id),
+            let times: Vec<Time> = self.checkpoints.iter().map(|k| k.ck.time).collect();
+            let pinned: Vec<bool> = self.checkpoints.iter().map(|k| k.pinned).collect();
+            match fred_personality::thinning_choice(&times, &pinned, now) {
+                Some(i) => gone.push(self.checkpoints.remove(i).ck.id),
                 None => break,
             }
         }

@@ -330,6 +330,7 @@ pub struct Fred<'a> {
     options: Vec<String>,
     limit: Option<Duration>,
     input: Option<String>,
+    input_pipe: bool,
     raw_script: Option<Vec<u8>>,
 }
 
@@ -346,6 +347,7 @@ impl<'a> Fred<'a> {
             options: Vec::new(),
             limit: None,
             input: None,
+            input_pipe: false,
             raw_script: None,
         }
     }
@@ -400,6 +402,13 @@ impl<'a> Fred<'a> {
         self
     }
 
+    /// What fred's stdin holds, written into a pipe (then closed) rather than a file.
+    pub fn input_pipe(mut self, text: &str) -> Self {
+        self.input = Some(text.to_string());
+        self.input_pipe = true;
+        self
+    }
+
     /// The program's arguments.
     pub fn args(mut self, args: &[&str]) -> Self {
         self.args = args.iter().map(|s| s.to_string()).collect();
@@ -436,6 +445,7 @@ impl<'a> Fred<'a> {
             }
         }
         let stdin = match &self.input {
+            Some(_) if self.input_pipe => Stdio::piped(),
             Some(text) => {
                 let path = self.dir.path.join("stdin.txt");
                 fs::write(&path, text).expect("write the input");
@@ -447,7 +457,15 @@ impl<'a> Fred<'a> {
             .stdin(stdin)
             .stdout(fs::File::create(self.dir.path.join("stdout.txt")).expect("stdout file"))
             .stderr(fs::File::create(self.dir.path.join("stderr.txt")).expect("stderr file"));
-        cmd.spawn().expect("start fred-pdb")
+        let mut child = cmd.spawn().expect("start fred-pdb");
+        if let (Some(mut pipe), Some(text)) = (child.stdin.take(), self.input.clone()) {
+            // Written from a thread: the program may read it slowly, or not at all.
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = pipe.write_all(text.as_bytes());
+            });
+        }
+        child
     }
 
     /// Runs the session to its end and parses its stdout, one JSON object per line.

@@ -59,7 +59,8 @@ impl Session {
                 self.tl.entries().len() - 1
             )));
         };
-        self.land(e.after.time, e.after.location.clone(), out)?;
+        let home = self.dbg.position().clone();
+        self.land_or_back(e.after.time, e.after.location.clone(), out, &home)?;
         self.tl.set_cursor(n as usize);
         Ok(Reply::default())
     }
@@ -76,7 +77,8 @@ impl Session {
         let expect = (self.tl.entries()[entry].after.time == time)
             .then_some(expect)
             .flatten();
-        self.land(time, expect, out)?;
+        let home = self.dbg.position().clone();
+        self.land_or_back(time, expect, out, &home)?;
         self.tl.set_cursor(entry);
         Ok(Reply::default())
     }

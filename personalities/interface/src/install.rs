@@ -27,12 +27,22 @@ pub fn install_agent(name: &str, package: &str, files: &[(&str, &str)]) -> Resul
     if current {
         return Ok(dir);
     }
-    let io = |e: std::io::Error| DebuggerError::Failed(format!("cannot install the {name}: {e}"));
+    let io = |e: std::io::Error| {
+        DebuggerError::Failed(format!(
+            "cannot install the {name} in {} (set XDG_CACHE_HOME to a writable directory): {e}",
+            pkg.display()
+        ))
+    };
     std::fs::create_dir_all(&pkg).map_err(io)?;
     for (file, text) in files {
         let tmp = pkg.join(format!("{file}.{}", std::process::id()));
-        std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, pkg.join(file)).map_err(io)?;
+        let written =
+            std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, pkg.join(file)));
+        if let Err(e) = written {
+            // A disk that filled up mid-write leaves no half file behind.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
     }
     Ok(dir)
 }

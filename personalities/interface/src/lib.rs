@@ -100,6 +100,29 @@ pub struct Checkpoint {
     pub event: Option<EventKind>,
 }
 
+/// Which checkpoint to drop next so that those left stay dense near `now` and sparser
+/// further back: of `times` (oldest first; `pinned` ones and the first are never chosen),
+/// the one whose neighbours are closest together relative to its distance from `now`.
+/// Both the timeline (at prompts) and a personality (while a long run keeps adding
+/// checkpoints) thin by this one rule, so memory stays bounded either way.
+pub fn thinning_choice(times: &[Time], pinned: &[bool], now: Time) -> Option<usize> {
+    let mut best: Option<(f64, usize)> = None;
+    for i in 1..times.len() {
+        if pinned.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let prev = times[i - 1];
+        let next = times.get(i + 1).copied().unwrap_or(now.max(times[i]));
+        let gap = next.saturating_sub(prev) as f64 + 1.0;
+        let age = now.abs_diff(times[i]) as f64 + 1.0;
+        let cost = gap / age;
+        if best.is_none_or(|(c, _)| cost < c) {
+            best = Some((cost, i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
 /// What a scan looks for: stops (events that single-stepping would stop at) before a time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query {

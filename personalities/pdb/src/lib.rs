@@ -18,14 +18,16 @@ mod session;
 mod sync;
 
 pub use classify::classify;
-pub use session::{PdbConfig, PdbSession};
+pub use session::{PdbConfig, PdbSession, ProgramInput};
 
 /// The agent's source files (the Python package `fred_agent`), written to a cache
 /// directory at start.
 pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "__init__.py",
     "channel.py",
+    "collect.py",
     "debugger.py",
+    "files.py",
     "forks.py",
     "frozen.py",
     "nondet.py",

@@ -14,7 +14,11 @@ use serde_json::{json, Value};
 
 use crate::sync::SyncReader;
 
+mod stdio;
 mod wait;
+
+pub use stdio::ProgramInput;
+use stdio::{interrupt_signal, program_stdin};
 
 /// How to start a pdb session.
 #[derive(Clone, Debug)]
@@ -27,12 +31,16 @@ pub struct PdbConfig {
     pub target: String,
     /// The program's arguments.
     pub args: Vec<String>,
-    /// Pass what the user types on fred's stdin to the program while it runs.
-    pub forward_stdin: bool,
+    /// Where the program's standard input comes from.
+    pub input: ProgramInput,
     /// A descriptor that becomes readable when the user presses Ctrl-C.
     pub interrupt_fd: Option<RawFd>,
     /// How often, in milliseconds of running, the agent checkpoints by itself (0: never).
     pub auto_checkpoint_ms: u64,
+    /// How many of the checkpoints the agent takes by itself in one long run to keep, thinned
+    /// as they come (dense near the present), so that a run of minutes does not leave
+    /// thousands of processes behind before the next prompt thins them.
+    pub max_running_checkpoints: usize,
 }
 
 /// How much of what a command prints the user sees.
@@ -50,6 +58,18 @@ enum Show {
 struct Ready {
     pos: Position,
     scan: Option<Value>,
+    /// Where the replay that led here left the recorded path, if it did.
+    diverged: Option<String>,
+}
+
+impl Ready {
+    /// An error if the replay that led here left the recorded path.
+    fn on_course(&self) -> Result<()> {
+        match &self.diverged {
+            Some(d) => Err(DebuggerError::Failed(format!("replay diverged: {d}"))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A running pdb session, implementing [`Debugger`].
@@ -67,12 +87,16 @@ pub struct PdbSession {
     deferred: VecDeque<Event>,
     snapshots_by_pid: HashMap<i32, Checkpoint>,
     new: Vec<Checkpoint>,
+    max_new: usize,
     lost: Vec<CheckpointId>,
     settings: Value,
     /// What the program read from its terminal: (event time, base64 bytes), in time order.
     input_log: Vec<(Time, Value)>,
     /// Clock and random values the program took: `[time, name, value]`, in time order.
     value_log: Vec<Value>,
+    /// Files the program opened for appending: (event time, path, length then), in time
+    /// order, to cut them back to on a restore.
+    append_log: Vec<(Time, String, u64)>,
     /// The live process is at its prompt, able to answer requests (not running, as it
     /// still may be after a search was interrupted).
     live_idle: bool,
@@ -95,14 +119,28 @@ impl PdbSession {
         }
         args.push(config.target.clone().into());
         args.extend(config.args.iter().map(OsString::from));
-        let env = vec![
+        let mut env = vec![
             (
                 "FRED_AUTO_CHECKPOINT_MS".to_string(),
                 config.auto_checkpoint_ms.to_string(),
             ),
             ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
+            (
+                "FRED_INTERRUPT_SIGNAL".to_string(),
+                interrupt_signal().to_string(),
+            ),
         ];
-        let sup = Supervisor::start(&config.python, &args, &env).map_err(failed)?;
+        let stdin = program_stdin(config.input)?;
+        if let Some(fd) = &stdin {
+            env.push((
+                "FRED_STDIN_FD".to_string(),
+                std::os::fd::AsRawFd::as_raw_fd(fd).to_string(),
+            ));
+        }
+        let sup = Supervisor::start(&config.python, &args, &env).map_err(failed);
+        // The program has its own copy of the descriptor now (or never will).
+        drop(stdin);
+        let sup = sup?;
         let mut s = PdbSession {
             sup,
             pos: Position {
@@ -113,17 +151,19 @@ impl PdbSession {
                 event: None,
             },
             sync: SyncReader::default(),
-            forward_stdin: config.forward_stdin,
+            forward_stdin: config.input == ProgramInput::Terminal,
             running_user_command: true,
             typing_to_program: false,
             interrupt_fd: config.interrupt_fd,
             deferred: VecDeque::new(),
             snapshots_by_pid: HashMap::new(),
             new: Vec::new(),
+            max_new: config.max_running_checkpoints.max(2),
             lost: Vec::new(),
             settings: Value::Null,
             input_log: Vec::new(),
             value_log: Vec::new(),
+            append_log: Vec::new(),
             live_idle: false,
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;
@@ -161,6 +201,11 @@ impl Debugger for PdbSession {
         let ready = self.wait_ready(out, Show::All, None);
         self.running_user_command = false;
         self.pos = ready?.pos;
+        if changes_settings(line) {
+            // Kept here as they are now, so that they outlive a live process killed from
+            // outside (a restore hands them to the next copy).
+            self.current_settings();
+        }
         Ok(self.pos.clone())
     }
 
@@ -218,7 +263,8 @@ impl Debugger for PdbSession {
         };
         self.restore(from, then)?;
         let ready = self.wait_ready(out, Show::AfterReplay, None)?;
-        self.pos = ready.pos;
+        self.pos = ready.pos.clone();
+        ready.on_course()?;
         Ok(self.pos.clone())
     }
 
@@ -226,7 +272,8 @@ impl Debugger for PdbSession {
         let then = scan_request(query, until);
         self.restore(from, then)?;
         let ready = self.wait_ready(&mut Discard, Show::Nothing, None)?;
-        self.pos = ready.pos;
+        self.pos = ready.pos.clone();
+        ready.on_course()?;
         match ready.scan {
             Some(v) => serde_json::from_value(v)
                 .map_err(|e| DebuggerError::Failed(format!("bad scan report: {e}"))),
@@ -307,8 +354,50 @@ fn drain(fd: RawFd) {
     while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
 }
 
+/// Whether a pdb command changes settings that a restored copy must get: breakpoints,
+/// aliases, breakpoint commands, fred's watches.
+fn changes_settings(line: &str) -> bool {
+    const SETTINGS: &[&str] = &[
+        "b",
+        "break",
+        "tbreak",
+        "cl",
+        "clear",
+        "disable",
+        "enable",
+        "condition",
+        "ignore",
+        "alias",
+        "unalias",
+        "commands",
+        "watch",
+        "unwatch",
+    ];
+    let word = line.split_whitespace().next().unwrap_or("");
+    SETTINGS.contains(&word)
+}
+
 /// Whether a command of this class may run the program, so that the program may read
 /// what the user types while it runs.
 fn may_read_input(class: CommandClass) -> bool {
     !matches!(class, CommandClass::Inspect | CommandClass::Quit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_clock_values_come_back_to_the_program_to_the_last_bit() {
+        // A clock value is logged as JSON and sent back on a restore: a float that came
+        // back one unit in the last place off made the replayed past differ from the run.
+        for text in [
+            "1796152538.7606525",
+            "1796152533.1360428",
+            "0.30000000000000004",
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(v.to_string(), text);
+        }
+    }
 }

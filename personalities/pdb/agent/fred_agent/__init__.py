@@ -27,7 +27,7 @@ import sys
 import traceback
 
 from .channel import Channel
-from . import forks, nondet, stdin
+from . import collect, files, forks, nondet, stdin
 from .debugger import NORMAL, FredPdb
 from .forks import agent_fork
 from .snapshot import _set_pdeathsig
@@ -77,6 +77,52 @@ def _run(dbg, module, target):
     dbg.run(code, __main__.__dict__)
 
 
+def _import_machinery_code():
+    """The code objects of Python's import system (importlib's bootstrap). What it does
+    depends on the file system as it is now (a directory listing cached until the
+    directory changes, a .pyc written or found), so its events would differ between a run
+    and its replay; it is not the program's code either. Kept out of the program's time,
+    as C code is: the imported modules' own code is traced as always."""
+    import importlib._bootstrap
+    import importlib._bootstrap_external
+    import types
+
+    found = set()
+
+    def add(code):
+        if code in found:
+            return
+        found.add(code)
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                add(c)
+
+    def visit(obj, seen):
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        if isinstance(obj, property):
+            for f in (obj.fget, obj.fset, obj.fdel):
+                if f is not None:
+                    visit(f, seen)
+        elif isinstance(obj, types.FunctionType):
+            add(obj.__code__)
+        elif isinstance(obj, type):
+            for v in vars(obj).values():
+                visit(v, seen)
+
+    seen = set()
+    for mod in (importlib._bootstrap, importlib._bootstrap_external):
+        for name, v in vars(mod).items():
+            if getattr(v, "__module__", mod.__name__) in (
+                    "importlib._bootstrap", "importlib._bootstrap_external",
+                    "_frozen_importlib", "_frozen_importlib_external"):
+                visit(v, seen)
+    return found
+
+
 def main():
     args = sys.argv[1:]
     module = bool(args) and args[0] == "--module"
@@ -103,11 +149,18 @@ def main():
     tty_fd = os.dup(1)
     os.set_inheritable(tty_fd, False)
     dbg = FredPdb(sock_path, fred_pid, tty_fd)
+    dbg.hidden_code |= _import_machinery_code()
     dbg.chan = Channel(sock_path, {"hello": "live", "pid": os.getpid()})
+    # fred's Ctrl-C comes as a signal the program does not use, so SIGINT stays the
+    # program's own, the same in every replay (see FredPdb.__init__).
+    interrupt = int(os.environ.pop("FRED_INTERRUPT_SIGNAL", signal.SIGINT))
+    signal.signal(interrupt, dbg.sigint_handler)
     sys.breakpointhook = pdb.set_trace = _breakpointhook(dbg)
     stdin.install(dbg)
     nondet.install(dbg)
     forks.install(dbg)
+    files.install(dbg)
+    collect.install(dbg)
     sys.argv[:] = args
     try:
         _run(dbg, module, args[0])

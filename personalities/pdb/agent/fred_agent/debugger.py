@@ -11,7 +11,7 @@ from .channel import SockIn, SockOut
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
-from . import nondet, stdin
+from . import collect, nondet, stdin
 from . import watch as watchlib
 
 NORMAL, GOTO, SCAN = 0, 1, 2
@@ -36,7 +36,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.target = NEVER
         self.auto_ms = float(os.environ.get("FRED_AUTO_CHECKPOINT_MS", "30"))
         self.next_auto = 4096 if self.auto_ms > 0 else NEVER
-        self.next_check = self.next_auto
+        self.next_gc = collect.next_time(0)
+        self.gc_wanted = True  # the program's own gc.isenabled() (see collect)
+        self.next_check = min(self.next_auto, self.next_gc)
         self.last_snapshot_wall = monotonic()
         self.sync_id = 0
         self.ran = True  # program code may have written to the pty since the last sync
@@ -55,10 +57,18 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.input_queue = []
         self.replay_values = []
         self.value_log = []
+        self.diverged = None  # where a replay left the recorded path (see nondet)
+        self.prompting = False  # at pdb's prompt: the user's commands run, not the program
+        self.left_fred = False  # in a child the program forked (see leave_fred)
+        self.in_command = False  # a command typed at the prompt is running (see onecmd)
         self.hidden_code = {FredPdb.sigint_handler.__code__}
         self.break_lines = {}
         self.threads_warned = False
-        super().__init__(stdin=SockIn(self), stdout=SockOut(self))
+        # pdb's own SIGINT handler, set for `continue` only, would be the program's SIGINT
+        # handler while it runs forward but not in a replay, and programs look at it
+        # (asyncio.run installs its own only over the default one): a replay would take
+        # another path. fred interrupts the program with a signal of its own instead.
+        super().__init__(stdin=SockIn(self), stdout=SockOut(self), nosigint=True)
         self.prompt = ""
 
     # ----- talking to fred -------------------------------------------------------------
@@ -66,6 +76,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def leave_fred(self):
         """In a child the program forked: let go of fred's connection, so the child never
         speaks for the debugged process; it runs on untraced."""
+        self.left_fred = True
+        collect.release(self)
         self.chan.sock.close()
         self.chan.send = lambda _msg: None
         try:
@@ -136,6 +148,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.value_log:
             msg["values"] = self.value_log
             self.value_log = []
+        if self.diverged is not None:
+            msg["diverged"] = self.diverged
+            self.diverged = None
         self.chan.send(msg)
 
     def next_command(self):
@@ -244,7 +259,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.scan_start(frame, event)
         else:
             self.mode, self.target = GOTO, req.get("time", self.t)
-        self.next_check = min(self.next_auto, self.target)
+        self.next_check = min(self.next_auto, self.target, self.next_gc)
 
     def do_fred_resume(self, arg):
         """(fred internal) resume execution in the replay mode fred has set."""
@@ -293,8 +308,12 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         return lines
 
     def check(self, frame, event, arg):
-        """Slow path of the clock: targets reached and automatic snapshots."""
+        """Slow path of the clock: garbage collection, targets reached and automatic
+        snapshots."""
         t = self.t
+        if t >= self.next_gc:
+            self.next_gc = collect.next_time(t)
+            collect.collect(self, t)
         if t >= self.target:
             if self.mode == SCAN:
                 self.scan_finish(frame, event)
@@ -306,14 +325,16 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         elif t >= self.next_auto:
             self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
             now = monotonic()
-            if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
+            # A replay that has left the recorded path is no place for a checkpoint of it.
+            if (now - self.last_snapshot_wall >= self.auto_ms / 1000.0
+                    and self.diverged is None):
                 resumed = self.snapshot(at_stop=False, frame=frame, event=event)
                 if resumed is not None:
                     self.take_resume(resumed)
                     self.set_mode(resumed.get("then") or {}, frame, event)
                     if t >= self.target:
                         return self.check(frame, event, arg)
-        self.next_check = min(self.next_auto, self.target)
+        self.next_check = min(self.next_auto, self.target, self.next_gc)
 
     def dispatch_call(self, frame, arg):
         # Keep tracing every frame, so the clock counts every event.
@@ -421,11 +442,28 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         for note in self.watch_notes:
             self.message(note)
         self.watch_notes = []
-        return super().interaction(frame, tb)
+        self.prompting = True
+        try:
+            return super().interaction(frame, tb)
+        finally:
+            self.prompting = False
+
+    def onecmd(self, line):
+        # While a command typed at the prompt runs (`p f()` that does not return), fred's
+        # interrupt cancels it, as Ctrl-C does in pdb; while the program runs, it stops the
+        # program (below).
+        self.in_command = True
+        try:
+            return super().onecmd(line)
+        finally:
+            self.in_command = False
 
     def sigint_handler(self, signum, frame):
-        # pdb's own handler calls set_trace(), which resets botframe and so every depth.
-        # This one runs untraced and out of the program's time (see hidden_code).
+        """fred's interrupt (Ctrl-C): stop the program where it is. pdb's own handler calls
+        set_trace(), which resets botframe and so every depth. This one runs untraced and
+        out of the program's time (see hidden_code)."""
+        if self.in_command:
+            raise KeyboardInterrupt
         previous = sys.gettrace()
         sys.settrace(None)
         try:
@@ -456,6 +494,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         """Stay at the end of the program so fred can go back from there."""
         self.end_kind = kind
         self.end_message = message
+        self.prompting = True  # the program is over: whatever runs now is the user's
         sys.settrace(None)
         if self.scan is not None:
             self.scan_finish(None)

@@ -1,9 +1,14 @@
 """The program's own forks: a child the program forks runs on untraced and apart from fred,
 as a program forked outside a debugger would. The agent's own forks (snapshots, live
-copies, throwaway evaluations) go through `agent_fork` and keep everything."""
+copies, throwaway evaluations) go through `agent_fork` and keep everything.
+
+The program's os._exit() ends the program, not the session: the debugged process stays at
+the end of the program, as after sys.exit(), so the user can go back from there. In a child
+the program forked, and for the agent's own copies, it exits as always."""
 
 import os
 import sys
+import threading
 
 _agent_forking = [False]
 
@@ -35,5 +40,23 @@ def install(dbg):
         if not _agent_forking[0]:
             dbg.leave_fred()
 
+    # The hooks are fred's, not the program's: no events of their own (a call counted
+    # without its return would put every later event one call deeper).
+    for hook in (before, after_in_parent, after_in_child):
+        dbg.hidden_code.add(hook.__code__)
     os.register_at_fork(before=before, after_in_parent=after_in_parent,
                         after_in_child=after_in_child)
+    real_exit = os._exit
+
+    def program_exit(status):
+        # Untraced: what runs here is not the program's.
+        sys.settrace(None)
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if (dbg.left_fred or caller.startswith("fred_agent")
+                or threading.current_thread() is not threading.main_thread()):
+            real_exit(status)
+        dbg.at_end("finished", "The program exited via os._exit(). Exit status: %s"
+                   % (status,))
+
+    dbg.hidden_code.add(program_exit.__code__)
+    os._exit = program_exit

@@ -1,12 +1,13 @@
 """Snapshots: fork a frozen copy of the process, and make live copies from it later."""
 
+import fcntl
 import os
 import signal
 import stat
 import sys
 from time import monotonic, sleep  # bound before nondet.install patches the module
 
-from . import frozen, nondet
+from . import files, frozen, nondet
 from .channel import Channel
 from .forks import agent_fork
 
@@ -23,19 +24,43 @@ def _set_pdeathsig():
 
 
 def _file_offsets():
-    """Offsets of the regular files this process has open, to restore on resume."""
+    """Where the regular files this process has open stand, to restore on resume:
+    {fd: (offset, length)}. The length is kept for a file open for appending (a log), whose
+    writes go to its end whatever the offset: it is cut back to that length on resume, so
+    that a replay appends the same lines again in the same place instead of once more at
+    the end. Not the standard input's: what the program read from it is logged and fed
+    again instead, and what it reads next is what no copy has read yet."""
     offsets = {}
     try:
         for name in os.listdir("/proc/self/fd"):
             fd = int(name)
+            if fd == 0:
+                continue
             try:
-                if stat.S_ISREG(os.fstat(fd).st_mode):
-                    offsets[fd] = os.lseek(fd, 0, os.SEEK_CUR)
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode):
+                    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+                    writes = (flags & os.O_ACCMODE) in (os.O_WRONLY, os.O_RDWR)
+                    length = st.st_size if writes and flags & os.O_APPEND else None
+                    offsets[fd] = (os.lseek(fd, 0, os.SEEK_CUR), length)
             except OSError:
                 pass
     except OSError:
         pass
     return offsets
+
+
+def _running_loop():
+    """asyncio's running event loop in this thread, if there is one. asyncio ties it to the
+    process id, which a live copy does not share: without handing it over (see become_live)
+    a copy resumed inside asyncio.run() fails with 'no running event loop'."""
+    events = sys.modules.get("asyncio.events")
+    if events is None:
+        return None
+    try:
+        return events._get_running_loop()
+    except Exception:
+        return None
 
 
 def _thread_count():
@@ -63,6 +88,7 @@ class SnapshotMixin:
             return None
         offsets = _file_offsets()
         rstate = nondet.random_state()
+        loop = _running_loop()
         if at_stop:
             here = self.state()
         else:
@@ -80,18 +106,18 @@ class SnapshotMixin:
                 nondet.restore_random(rstate)
                 self.chan.close()
                 chan = Channel(self.sock_path, dict(hello, pid=os.getpid()))
-                return self.snapshot_main(chan, offsets, rstate)
+                return self.snapshot_main(chan, offsets, rstate, loop)
         else:
             pid, first = woken
             if pid == 0:
                 self.chan.sock.detach()  # (closed from C already)
-                return self.snapshot_main(Channel.adopt(*first), offsets, rstate)
+                return self.snapshot_main(Channel.adopt(*first), offsets, rstate, loop)
         self.last_snapshot_wall = monotonic()
         if at_stop:
             self.chan.send({"reply": {"snapshot_pid": pid}})
         return None
 
-    def snapshot_main(self, chan, offsets, rstate):
+    def snapshot_main(self, chan, offsets, rstate, loop):
         """The frozen snapshot: wait for resume requests, fork a live copy for each."""
         old_sigint = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -105,22 +131,27 @@ class SnapshotMixin:
                     os._exit(0)
                 chan.close()
                 nondet.restore_random(rstate)
-                return self.become_live(req, offsets, old_sigint)
+                return self.become_live(req, offsets, old_sigint, loop)
             os.waitpid(child, 0)
 
-    def become_live(self, req, offsets, old_sigint):
+    def become_live(self, req, offsets, old_sigint, loop):
         deadline = monotonic() + 5
         while os.getppid() != self.fred_pid and monotonic() < deadline:
             sleep(0.0001)
         _set_pdeathsig()
         if os.getppid() != self.fred_pid:
             os._exit(0)
-        for fd, off in offsets.items():
+        files.cut_back(req.get("truncate"))
+        for fd, (off, length) in offsets.items():
             try:
+                if length is not None and os.fstat(fd).st_size > length:
+                    os.ftruncate(fd, length)
                 os.lseek(fd, off, os.SEEK_SET)
             except OSError:
                 pass
         signal.signal(signal.SIGINT, old_sigint)
+        if loop is not None:
+            sys.modules["asyncio.events"]._set_running_loop(loop)
         self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid(),
                                              "nonce": req.get("nonce")})
         self.ran = True

@@ -3,8 +3,14 @@
 What the program reads from its terminal while the user runs it forward is sent to fred
 with the event time it was read at. A copy restored from a checkpoint gets back from fred
 what was read after that checkpoint, and reads it from this queue instead of the terminal,
-so a replay never waits for the user to type the same line again. (Reads that bypass
-sys.stdin, such as os.read(0, n), are not logged.)
+so a replay never waits for the user to type the same line again. An end of file is logged
+too, as a read of nothing. (Reads that bypass sys.stdin, such as os.read(0, n), are not
+logged.)
+
+Under a `-x` session whose input is a file or a pipe, fred passes that descriptor as
+FRED_STDIN_FD and it becomes the program's fd 0, so the program reads it byte for byte as it
+would without fred (no terminal line editing, no line length limit, an end of file that
+stays one), and a child process it starts reads it too.
 """
 
 import base64
@@ -55,9 +61,8 @@ class ReplayableStdin(io.RawIOBase):
                     pass
         else:
             data = os.read(0, len(buf))
-            if data:
-                agent.chan.send({"input": {"time": agent.t,
-                                           "data": base64.b64encode(data).decode()}})
+            agent.chan.send({"input": {"time": agent.t,
+                                       "data": base64.b64encode(data).decode()}})
         buf[: len(data)] = data
         return len(data)
 
@@ -107,8 +112,19 @@ class UntracedStdin:
         return getattr(self._inner, name)
 
 
+def take_input_fd():
+    """Make the descriptor fred passed (its own stdin, or /dev/null) the program's fd 0."""
+    fd = os.environ.pop("FRED_STDIN_FD", None)
+    if fd is None:
+        return
+    fd = int(fd)
+    os.dup2(fd, 0)
+    os.close(fd)
+
+
 def install(agent):
     """Replace sys.stdin by a logged, replayable one (a terminal's encoding is kept)."""
+    take_input_fd()
     for f in (ReplayableStdin.readinto, UntracedStdin._untraced, UntracedStdin.read,
               UntracedStdin.readline, UntracedStdin.readlines, UntracedStdin.__iter__,
               UntracedStdin.__next__, UntracedStdin.fileno, UntracedStdin.isatty,

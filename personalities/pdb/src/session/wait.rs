@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use fred_ckpt::Event;
-use fred_personality::{Checkpoint, DebuggerError, Discard, Output, Position, Result};
+use fred_personality::{Checkpoint, DebuggerError, Discard, Output, Position, Result, Time};
 use serde_json::{json, Value};
 
 use super::{drain, failed, gone, PdbSession, Ready, Show};
@@ -66,6 +66,7 @@ impl PdbSession {
                         self.snapshots_by_pid.insert(info.pid, ck);
                     } else {
                         self.new.push(ck);
+                        self.thin_new();
                     }
                 }
                 Ok(None)
@@ -76,9 +77,22 @@ impl PdbSession {
             }
             Event::Message(msg) if msg.get("input").is_some() => {
                 let time = msg["input"]["time"].as_u64().unwrap_or(0);
-                // Input read again in a new branch replaces the old future's input.
-                self.input_log.retain(|(t, _)| *t < time);
+                // Input read again in a new branch replaces the old future's input. One
+                // read may come in several pieces at the same time (a long line, a
+                // `read()` of everything up to the end of file): they all stay.
+                self.input_log.retain(|(t, _)| *t <= time);
                 self.input_log.push((time, msg["input"]["data"].clone()));
+                Ok(None)
+            }
+            Event::Message(msg) if msg.get("append").is_some() => {
+                let a = &msg["append"];
+                let time = a["time"].as_u64().unwrap_or(0);
+                self.append_log.retain(|(t, _, _)| *t <= time);
+                self.append_log.push((
+                    time,
+                    a["path"].as_str().unwrap_or("").to_string(),
+                    a["size"].as_u64().unwrap_or(0),
+                ));
                 Ok(None)
             }
             Event::LiveLost => Err(DebuggerError::Gone(
@@ -91,7 +105,7 @@ impl PdbSession {
             Event::Readable(fd) if Some(fd) == self.interrupt_fd => {
                 drain(fd);
                 if self.running_user_command {
-                    self.sup.interrupt();
+                    self.sup.interrupt(super::interrupt_signal());
                     Ok(None)
                 } else {
                     Err(DebuggerError::Interrupted)
@@ -101,7 +115,12 @@ impl PdbSession {
                 let mut buf = [0u8; 4096];
                 // SAFETY: reading into a local buffer of the given size.
                 let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-                if n <= 0 {
+                if n == 0 {
+                    // Ctrl-D on the user's terminal: an end of file for the program's read,
+                    // as a terminal gives it; the user may type on afterwards.
+                    let _ = self.sup.write_input(b"\x04");
+                } else if n < 0 {
+                    // The terminal is gone: nothing more will come from it.
                     self.forward_stdin = false;
                     let _ = self.sup.write_input(b"\x04");
                 } else {
@@ -110,6 +129,20 @@ impl PdbSession {
                 Ok(None)
             }
             other => Ok(Some(other)),
+        }
+    }
+
+    /// Keeps the checkpoints taken during this run within bounds, dropping those the
+    /// timeline would drop first.
+    fn thin_new(&mut self) {
+        while self.new.len() > self.max_new {
+            let times: Vec<Time> = self.new.iter().map(|c| c.time).collect();
+            let now = times.last().copied().unwrap_or(0);
+            let Some(i) = fred_personality::thinning_choice(&times, &[], now) else {
+                break;
+            };
+            let gone = self.new.remove(i);
+            self.sup.drop_snapshot(gone.id);
         }
     }
 
@@ -217,6 +250,10 @@ impl PdbSession {
                     return Ok(Ready {
                         pos,
                         scan: msg.get("scan").cloned(),
+                        diverged: msg
+                            .get("diverged")
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                     });
                 }
             }
@@ -294,13 +331,20 @@ impl PdbSession {
             .iter()
             .filter(|v| v[0].as_u64().unwrap_or(0) >= from.time)
             .collect();
+        // Each file first opened for appending after the checkpoint, at its length then.
+        let mut truncate: Vec<(&str, u64)> = Vec::new();
+        for (_, path, size) in self.append_log.iter().filter(|(t, _, _)| *t >= from.time) {
+            if !truncate.iter().any(|(p, _)| p == path) {
+                truncate.push((path, *size));
+            }
+        }
         self.sup
             .resume(
                 from.id,
                 // The copy numbers its sync markers above every marker seen so far, so
                 // a replay's end is never mistaken for an older marker.
                 json!({"settings": settings, "then": then, "input": input, "values": values,
-                       "sync_from": self.sync.last}),
+                       "truncate": truncate, "sync_from": self.sync.last}),
             )
             // Its connection is gone too when its process was killed.
             .map_err(|_| DebuggerError::CheckpointLost(from.id))?;

@@ -56,8 +56,9 @@ again:
 "#;
 
 /// `forward` steps then as many `backward` ones: the positions visited going back are the
-/// ones visited going forward, in reverse.
-fn assert_round_trip(forward: &str, backward: &str, n: usize) {
+/// ones visited going forward, in reverse. With `options` (checkpoints every millisecond of
+/// a replay, so that searches also start in the middle of a stretch).
+fn assert_round_trip(forward: &str, backward: &str, n: usize, options: &[&str]) {
     let dir = TestDir::new(&format!("gdb-exact-{forward}"));
     dir.c_program(TRICKY);
     let commands = cmds(&[
@@ -65,7 +66,7 @@ fn assert_round_trip(forward: &str, backward: &str, n: usize) {
         &times(forward, n),
         &times(backward, n),
     ]);
-    let run = Fred::new(&dir).gdb().run(&commands);
+    let run = Fred::new(&dir).gdb().options(options).run(&commands);
     for i in 0..commands.len() {
         run[i].assert_ok();
     }
@@ -79,12 +80,14 @@ fn assert_round_trip(forward: &str, backward: &str, n: usize) {
 fn reverse_step_retraces_gdbs_step_through_recursion_on_one_line_and_returns_onto_entries() {
     // 60 steps: the loop with calls, sq(2) + sq(3), the switch in a do-while, the goto
     // loop, and fib's recursion, where gdb's step skips calls made at the depth it is at.
-    assert_round_trip("step", "reverse-step", 60);
+    assert_round_trip("step", "reverse-step", 60, &[]);
+    assert_round_trip("step", "reverse-step", 60, &["--checkpoint-interval", "1"]);
 }
 
 #[test]
 fn reverse_next_retraces_gdbs_next() {
-    assert_round_trip("next", "reverse-next", 25);
+    assert_round_trip("next", "reverse-next", 25, &[]);
+    assert_round_trip("next", "reverse-next", 25, &["--checkpoint-interval", "1"]);
 }
 
 /// A call that runs 900,000 line-table entries, more than the ring of recent ones holds.

@@ -285,6 +285,9 @@ impl Session {
                 let start = self.tl.start().clone();
                 self.land(start.time, start.location.clone(), out)?;
                 self.tl.set_cursor(0);
+                if let Some(next) = self.dbg.after_restart(line) {
+                    return self.debugger_command(&next, out);
+                }
                 return Ok(Reply::default());
             }
             CommandClass::Motion if before.kind != StopKind::Stop => {
@@ -362,7 +365,7 @@ impl Session {
         let progress = Progress::start(format!(
             "{}: searching back from t={}",
             line.trim(),
-            home.time
+            self.dbg.show_time(home.time)
         ));
         let result = alg(self.dbg.as_mut(), &mut self.tl);
         self.absorb_checkpoints();
@@ -419,7 +422,8 @@ impl Session {
             // Without a checkpoint (all killed from outside) nothing can be reached again.
             let ck = self.tl.restore_point(time).cloned().ok_or_else(|| {
                 DebuggerError::Gone(format!(
-                    "no checkpoint is left to reach t={time} (their processes are gone)"
+                    "no checkpoint is left to reach t={} (their processes are gone)",
+                    self.dbg.show_time(time)
                 ))
             })?;
             match self.dbg.goto(&ck, time, out) {
@@ -438,9 +442,9 @@ impl Session {
         if pos.time != time || !place_ok {
             return Err(DebuggerError::Failed(format!(
                 "replay diverged: expected t={} at {}, reached t={} at {}",
-                time,
+                self.dbg.show_time(time),
                 expect.map_or("?".to_string(), |l| l.to_string()),
-                pos.time,
+                self.dbg.show_time(pos.time),
                 pos.location
                     .map_or("the end".to_string(), |l| l.to_string()),
             )));
@@ -510,12 +514,13 @@ impl Session {
 }
 
 /// A short description of a position: `t=12 demo.py:4 f`.
-pub fn describe(p: &Position) -> String {
+pub fn describe(dbg: &dyn Debugger, p: &Position) -> String {
+    let t = dbg.show_time(p.time);
     match (&p.kind, &p.location) {
-        (StopKind::Finished, _) => format!("t={} (program finished)", p.time),
-        (StopKind::PostMortem, Some(l)) => format!("t={} (post-mortem at {l})", p.time),
-        (_, Some(l)) => format!("t={} {l}", p.time),
-        (_, None) => format!("t={}", p.time),
+        (StopKind::Finished, _) => format!("t={t} (program finished)"),
+        (StopKind::PostMortem, Some(l)) => format!("t={t} (post-mortem at {l})"),
+        (_, Some(l)) => format!("t={t} {l}"),
+        (_, None) => format!("t={t}"),
     }
 }
 

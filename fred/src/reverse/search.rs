@@ -64,8 +64,8 @@ fn search(
             if !on_course(&r, expect.as_ref()) {
                 return Err(DebuggerError::Failed(format!(
                     "replay diverged: the search from t={} reached t={} at {}, not at {}",
-                    ck.time,
-                    upper,
+                    dbg.show_time(ck.time),
+                    dbg.show_time(upper),
                     r.reached.map_or("?".into(), |l| l.to_string()),
                     expect.map_or("?".into(), |l| l.location.to_string()),
                 )));

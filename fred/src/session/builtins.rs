@@ -12,7 +12,11 @@ impl Session {
         out: &mut dyn Output,
     ) -> Result<Reply, DebuggerError> {
         let ck = self.dbg.checkpoint()?;
-        out.debugger(&format!("Checkpoint {} at t={}.\n", ck.id, ck.time));
+        out.debugger(&format!(
+            "Checkpoint {} at t={}.\n",
+            ck.id,
+            self.dbg.show_time(ck.time)
+        ));
         self.tl.add(ck, true);
         self.thin();
         Ok(Reply::default())
@@ -91,7 +95,7 @@ impl Session {
         let here = pos
             .location
             .as_ref()
-            .map_or_else(|| describe(&pos), |l| l.to_string());
+            .map_or_else(|| describe(self.dbg.as_ref(), &pos), |l| l.to_string());
         let failure = match e {
             Expectation::Line(n) => match &pos.location {
                 Some(l) if l.line == *n => None,
@@ -133,7 +137,7 @@ impl Session {
             if e.dropped > 0 {
                 s.push_str(&format!(
                     "       -- new branch at t={}: {} entr{} of the old future dropped --\n",
-                    e.before,
+                    self.dbg.show_time(e.before),
                     e.dropped,
                     if e.dropped == 1 { "y" } else { "ies" }
                 ));
@@ -141,7 +145,7 @@ impl Session {
             let from = if i == 0 {
                 String::new()
             } else {
-                format!("from t={} to ", e.before)
+                format!("from t={} to ", self.dbg.show_time(e.before))
             };
             s.push_str(&format!(
                 "{} {:4}  {:<20} {}{}\n",
@@ -149,13 +153,13 @@ impl Session {
                 i,
                 e.command.trim(),
                 from,
-                describe(&e.after)
+                describe(self.dbg.as_ref(), &e.after)
             ));
         }
         let cks = self.tl.checkpoints();
         s.push_str(&format!("Checkpoints ({}):", cks.len()));
         for k in cks.iter().filter(|k| k.ck.at_stop) {
-            s.push_str(&format!(" {}@t={}", k.ck.id, k.ck.time));
+            s.push_str(&format!(" {}@t={}", k.ck.id, self.dbg.show_time(k.ck.time)));
         }
         let mid: Vec<Time> = cks
             .iter()
@@ -164,12 +168,17 @@ impl Session {
             .collect();
         if let (Some(first), Some(last)) = (mid.first(), mid.last()) {
             s.push_str(&format!(
-                "; {} taken mid-run between t={first} and t={last}",
-                mid.len()
+                "; {} taken mid-run between t={} and t={}",
+                mid.len(),
+                self.dbg.show_time(*first),
+                self.dbg.show_time(*last)
             ));
         }
         s.push('\n');
-        s.push_str(&format!("Now: {}\n", describe(self.dbg.position())));
+        s.push_str(&format!(
+            "Now: {}\n",
+            describe(self.dbg.as_ref(), self.dbg.position())
+        ));
         s
     }
 }

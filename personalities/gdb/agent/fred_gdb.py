@@ -186,6 +186,7 @@ class Agent:
         self.program = None
         self.clock = None  # the native clock, once the program runs
         self.lengths = {}  # an epoch's recipe -> its hits to its end, as first replayed
+        self.steps_at = {}  # (epoch, k) of a checkpoint mid-epoch -> the stepping rules' state
         self.exit_bp = None
         self.evaluating = False  # fred is evaluating an expression: hits are not events
         gdb.events.cont.connect(self._on_cont)
@@ -270,6 +271,11 @@ class Agent:
         pc = frame.pc()
         if kind == "bp":
             bp = what
+            if bp.type in (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_WATCHPOINT,
+                           gdb.BP_READ_WATCHPOINT, gdb.BP_ACCESS_WATCHPOINT):
+                # Replayed with the same watchpoint: its (skip + 1)-th stop.
+                return {"end": "watch", "number": bp.number,
+                        "skip": self.ignores.get(bp.number, 0)}
             if bp.type != gdb.BP_BREAKPOINT:
                 return {"end": None}
             return {

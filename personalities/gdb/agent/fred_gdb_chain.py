@@ -197,7 +197,7 @@ def statement(s, watcher, seen):
     old = watcher.value()
     stack = stack_bases(s.ops)
     hits, covered = window(r, r.counter(), KEEP_WINDOW, until_of(s.segments) + 1)
-    read_stops(hits, s.program, stack, covered)
+    read_stops(hits, s.program, stack, covered, r.start_state)
     try:
         place = watcher.expr if watcher.base is None else hardware_place(watcher)
         bp = Changes(watcher, place, None)

@@ -43,6 +43,17 @@ class Steps:
     def key(self, pc):
         return (self.program.files[pc], self.program.lines[pc])
 
+    def state(self):
+        """What the rules remember, to go on from later (a checkpoint keeps it)."""
+        return (self.cur, self.prev_base, dict(self.last_line))
+
+    @classmethod
+    def resumed(cls, program, state):
+        steps = cls(program)
+        steps.cur, steps.prev_base, last = state
+        steps.last_line = dict(last)
+        return steps
+
     def stop_at(self, line, base):
         """The program stands at a stop (an epoch's start)."""
         self.cur = line

@@ -130,9 +130,12 @@ def window(r, last, size, until):
     return [h for h in hits if h.time() < until], covered
 
 
-def read_stops(hits, program, stack, covered):
-    """Marks the stops among `hits` and gives each hit its depth."""
-    steps = ev.Steps(program)
+def read_stops(hits, program, stack, covered, start=None):
+    """Marks the stops among `hits` and gives each hit its depth. `start`: what the stepping
+    rules knew where the run began (a checkpoint in the middle of an epoch keeps it), for a
+    window that reaches back to there."""
+    known = covered and start is not None
+    steps = ev.Steps.resumed(program, start) if known else ev.Steps(program)
     for i, h in enumerate(hits):
         if h.event:
             # A stop the user stood at: an epoch's start (at an entry or mid-line).
@@ -140,7 +143,7 @@ def read_stops(hits, program, stack, covered):
             steps.stop_at((loc["file"], loc["line"]), h.base)
         elif h.pc in program.lines:
             h.event, h.in_frame = steps.feed(h.pc, h.base)
-            if i == 0 and not covered:
+            if i == 0 and not known and not (covered and h.k == 0):
                 h.event = h.in_frame = False  # (unknown: what came before is not seen)
     ev.depths(hits, stack)
 
@@ -168,7 +171,7 @@ def steps(ops, req):
     size = KEEP_WINDOW * max(1, q.get("keep", 1))
     while True:
         hits, covered = window(r, last, size, until_of(s.segments))
-        read_stops(hits, s.program, stack, covered)
+        read_stops(hits, s.program, stack, covered, r.start_state)
         a = answer(q, hits, s.program)
         done = len(a.found) >= q.get("keep", 1) or a.broke or covered
         if done or size >= RING:
@@ -224,7 +227,7 @@ def last_stop_in(s, base, c):
     r = s.run()
     stack = stack_bases(s.ops)
     hits, covered = window(r, r.counter(), KEEP_WINDOW, until_of(s.segments))
-    read_stops(hits, s.program, stack, covered)
+    read_stops(hits, s.program, stack, covered, r.start_state)
     r.finish()
     return [dict(ev.found(h, s.program), depth=h.depth) for h in hits
             if h.in_frame and h.base == base]

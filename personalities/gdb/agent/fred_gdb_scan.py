@@ -20,7 +20,7 @@ import gdb
 
 import fred_gdb
 from fred_gdb import FATAL, frame_base, newest
-from fred_gdb_events import Hit
+from fred_gdb_events import Hit, Steps
 from fred_gdb_native import (CNT, FAULTED, LAST_ENTRY, LAST_F, NEG_F, NEG_S, NEG_TARGET, RING,
                              S_RCX, WATCH_ON)
 
@@ -146,6 +146,7 @@ class Run:
         self.recent = collections.deque(maxlen=RING)  # walking: the ring, in Python
         self.stops = []
         self.forks = None
+        self.start_state = None  # what the stepping rules knew where the run began
         if self.clock is not None:
             self.clock.ready()
             self.program.return_entries = self.clock.return_entries
@@ -224,6 +225,7 @@ class Run:
 
     def begin(self, epoch, k):
         """The run stands at (epoch, k), where it was restored."""
+        self.start_state = self.agent.steps_at.get((epoch, k)) if k > 0 else None
         self.set_counter(0)
         self.counted = False
         self.origin = -k + (1 if self.at_entry() else 0)
@@ -418,6 +420,12 @@ class Run:
         made["location"] = self.program.where(newest().pc())
         self.checkpoints.append(made)
         self.last_checkpoint = time.monotonic()
+        if self.clock is not None:
+            # What the stepping rules know here, for searches that start from it.
+            steps = Steps(self.program)
+            for _, pc, base in self.ring_tail(4096, c - 1):
+                steps.feed(pc, base)
+            self.agent.steps_at[(epoch, k)] = steps.state()
 
     # ---- segments --------------------------------------------------------------------
 
@@ -443,6 +451,8 @@ class Run:
                 self.go(lambda: self.reached_end)
             finally:
                 stop.delete()
+        elif kind == "watch":
+            self.watch_end(end)
         elif kind == "signal":
             self.go(lambda: self.signal == end["signal"])
             self.agent.crashed = end["signal"]
@@ -470,6 +480,28 @@ class Run:
         if known != hits:
             raise gdb.GdbError("replay diverged: epoch %d ran %d line-table entries to its end, "
                                "not %d as before" % (epoch, hits, known))
+
+    def watch_end(self, end):
+        """To the stop of the user's watchpoint that ended the epoch: it is watching again
+        for the stretch, and its (skip + 1)-th stop is the end."""
+        bp = next((b for b in gdb.breakpoints() if b.number == end["number"]), None)
+        if bp is None:
+            raise gdb.GdbError("this stretch cannot be replayed: watchpoint %d, which ended "
+                               "it, was deleted" % end["number"])
+        stops = [0]
+
+        def seen():
+            if bp in self.ops.last_stop:
+                stops[0] += 1
+
+        was, bp.enabled = bp.enabled, True
+        self.on_stop = seen
+        try:
+            self.go(lambda: stops[0] > end.get("skip", 0))
+        finally:
+            bp.enabled = was
+            self.on_stop = lambda: None
+        self.present()
 
     def end_reached(self):
         e = self.end

@@ -178,7 +178,7 @@ def native(ops, req):
             r = s.run()
         stack = stack_bases(ops)
         hits, covered = window(r, c, KEEP_WINDOW, until_of(s.segments))
-        read_stops(hits, s.program, stack, covered)
+        read_stops(hits, s.program, stack, covered, r.start_state)
         r.finish()
         mine = [h for h in hits if h.in_frame and h.base == base]
         f = None

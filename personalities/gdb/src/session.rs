@@ -94,8 +94,12 @@ impl GdbSession {
         args.push(format!("set inferior-tty {}", tty.display()).into());
         for setting in [
             // fred speaks UTF-8 to gdb whatever the locale (without one, gdb's Python
-            // could not even read a command's arguments).
+            // could not even read a command's arguments), and so do the strings typed.
             "set host-charset UTF-8",
+            "set target-charset UTF-8",
+            // A call from gdb that faults or is interrupted is undone, as if never made,
+            // so that the program stays on its recorded course.
+            "set unwindonsignal on",
             "set pagination off",
             "set confirm off",
             "set editing off",
@@ -114,12 +118,8 @@ impl GdbSession {
         args.push("--args".into());
         args.push(config.program.clone().into());
         args.extend(config.args.iter().map(OsString::from));
-        let (pty, pid) = Pty::spawn(&config.gdb, &args, &[]).map_err(|e| {
-            DebuggerError::Gone(format!(
-                "cannot start {}: {e}",
-                config.gdb.to_string_lossy()
-            ))
-        })?;
+        let (pty, pid) = Pty::spawn(&config.gdb, &args, &[])
+            .map_err(|e| DebuggerError::Gone(format!("cannot start gdb: {e}")))?;
         let mut s = GdbSession {
             pty,
             pid,
@@ -141,7 +141,9 @@ impl GdbSession {
             term,
             replayed: false,
             command_epoch: 0,
-            stdin_ended: false,
+            // Commands come from a pipe (no terminal, no script): the program's input is
+            // empty, as with fred-pdb.
+            stdin_ended: !config.forward_stdin,
             spent: false,
             replaying: None,
         };
@@ -281,6 +283,20 @@ impl Debugger for GdbSession {
             self.adopt(start, true);
         }
         self.pos = a.pos;
+        let epoch = split(self.pos.time).0;
+        let unreplayable = self
+            .recipes
+            .get(epoch as usize)
+            .is_some_and(|r| !r.is_null() && r["end"].is_null());
+        if epoch > from && unreplayable && self.pos.kind == StopKind::Stop {
+            // Stopped by Ctrl-C or a watchpoint: no recipe reaches this stop again, so a
+            // checkpoint of its own does (what comes after it stays reachable).
+            if let Ok(made) = self.request(json!({"op": "checkpoint"})) {
+                let made = json!({"gdb": made["gdb"], "time": self.pos.time,
+                                  "location": self.pos.location});
+                self.adopt(&made, true);
+            }
+        }
         Ok(self.pos.clone())
     }
 
@@ -393,6 +409,17 @@ impl Debugger for GdbSession {
 
     fn close(&mut self) {
         kill_session(self.pid);
+    }
+
+    fn after_restart(&self, line: &str) -> Option<String> {
+        // `run` runs on from the start to the first breakpoint; `start` stays there.
+        let word = line.split_whitespace().next().unwrap_or("");
+        matches!(word, "r" | "run").then(|| "continue".to_string())
+    }
+
+    fn show_time(&self, t: Time) -> String {
+        let (epoch, k) = split(t);
+        format!("{epoch}.{k}")
     }
 
     fn idle(&mut self) {

@@ -303,6 +303,17 @@ pub trait Debugger {
     /// fred has answered a command and waits for the next: a moment for housekeeping the
     /// answer did not have to wait for (such as letting go of spent process copies).
     fn idle(&mut self) {}
+    /// After a command that starts the program again (`run`) has brought it back to the
+    /// start of recorded history: the command that carries on as the debugger would
+    /// (gdb's `run` goes on to the first breakpoint), if any.
+    fn after_restart(&self, line: &str) -> Option<String> {
+        let _ = line;
+        None
+    }
+    /// A time as the user reads it (in `fred-history`).
+    fn show_time(&self, t: Time) -> String {
+        t.to_string()
+    }
 }
 
 #[cfg(test)]

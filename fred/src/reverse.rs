@@ -8,7 +8,7 @@
 //! Each algorithm returns a [`Target`]; the session then lands there with a replay.
 
 use fred_personality::{
-    Debugger, DebuggerError, EventKind, Found, Location, Query, StopKind, Time,
+    Debugger, DebuggerError, EventKind, Found, Location, Query, StopKind, Time, Watchpoint,
 };
 
 use crate::timeline::Timeline;
@@ -232,7 +232,9 @@ pub fn reverse_finish(dbg: &mut dyn Debugger, tl: &mut Timeline) -> Result<Targe
 }
 
 /// `reverse-continue N`: back to the Nth most recent earlier point where an enabled
-/// breakpoint would have stopped (conditions evaluated there); with none, to the start.
+/// breakpoint would have stopped (conditions evaluated there) or a watchpoint's expression
+/// was changed (at the statement that changed it, as gdb's own reverse execution stops);
+/// with none, to the start.
 pub fn reverse_continue(
     dbg: &mut dyn Debugger,
     tl: &mut Timeline,
@@ -243,23 +245,88 @@ pub fn reverse_continue(
     if now <= start.time {
         return Err(ReverseError::AtStart);
     }
+    let watchpoints = dbg.watchpoints()?;
+    // Breakpoint hits alone come out of one scan, N at once; with watchpoints, each stop
+    // back is the later of the last hit and the last changes before the previous one.
+    let (rounds, keep) = if watchpoints.is_empty() {
+        (1, n as usize)
+    } else {
+        (n, 1)
+    };
+    let mut before = now;
+    let mut at_before = stop_location(dbg);
+    let mut stop = None;
+    for _ in 0..rounds {
+        let q = Query {
+            kinds: Some(vec![EventKind::Line]),
+            breakpoints: true,
+            keep,
+            ..Query::default()
+        };
+        let s = find_last(dbg, tl, before, at_before.as_ref(), &q)?;
+        let mut next = s
+            .found
+            .first()
+            .filter(|_| s.found.len() >= keep)
+            .map(|f| target(f, None));
+        for w in &watchpoints {
+            if let Some(change) = last_change(dbg, tl, w, before, at_before.as_ref())? {
+                if next.as_ref().is_none_or(|t| change.time > t.time) {
+                    next = Some(change);
+                }
+            }
+        }
+        let Some(next) = next else {
+            return Ok(Target {
+                time: start.time,
+                expect: start.location.clone(),
+                note: Some(
+                    "No earlier breakpoint hit in recorded history; at the start.".to_string(),
+                ),
+                values: None,
+            });
+        };
+        before = next.time;
+        at_before = next.expect.clone().map(|location| Landmark {
+            location,
+            event: Some(EventKind::Line),
+        });
+        stop = Some(next);
+    }
+    Ok(stop.expect("at least one round"))
+}
+
+/// The last statement before `before` that changed a watchpoint's expression; none if it
+/// did not change, or cannot be evaluated here (a local of a frame that has gone).
+fn last_change(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    w: &Watchpoint,
+    before: Time,
+    at_before: Option<&Landmark>,
+) -> Result<Option<Target>, ReverseError> {
+    let probe = match dbg.probe(&w.expr) {
+        Ok(p) => p,
+        Err(DebuggerError::Refused(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     let q = Query {
-        kinds: Some(vec![EventKind::Line]),
-        breakpoints: true,
-        keep: n as usize,
+        floor: probe.watch.frame_depth,
+        keep: 1,
+        watch: Some(probe.watch),
         ..Query::default()
     };
-    let here = stop_location(dbg);
-    let s = find_last(dbg, tl, now, here.as_ref(), &q)?;
-    match s.found.first() {
-        Some(f) if s.found.len() as u64 >= n => Ok(target(f, None)),
-        _ => Ok(Target {
-            time: start.time,
-            expect: start.location.clone(),
-            note: Some("No earlier breakpoint hit in recorded history; at the start.".to_string()),
-            values: None,
-        }),
-    }
+    let s = find_last(dbg, tl, before, at_before, &q)?;
+    Ok(s.found.last().map(|f| {
+        let note = format!(
+            "{}: {}\n\nOld value = {}\nNew value = {}",
+            w.label,
+            w.expr,
+            f.old.as_deref().unwrap_or("?"),
+            f.new.as_deref().unwrap_or("?")
+        );
+        target(f, Some(note))
+    }))
 }
 
 /// `reverse-watch EXPR`: back to the last statement before now that changed EXPR's value,

@@ -313,6 +313,15 @@ class Ops:
             return {"error": "Quit"}
         return {}
 
+    def watchpoints(self, _req):
+        """The user's enabled watchpoints on writes, for reverse-continue to stop at."""
+        kinds = (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_WATCHPOINT)
+        label = {gdb.BP_HARDWARE_WATCHPOINT: "Hardware watchpoint", gdb.BP_WATCHPOINT: "Watchpoint"}
+        return {"watchpoints": [
+            {"label": "%s %d" % (label[b.type], b.number), "expr": b.expression}
+            for b in gdb.breakpoints()
+            if b.number > 0 and b.enabled and b.type in kinds and b.expression]}
+
     def holds(self, req):
         self.agent.evaluating = True
         try:

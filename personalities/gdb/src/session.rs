@@ -7,7 +7,7 @@ use std::os::fd::RawFd;
 use fred_ckpt::Pty;
 use fred_personality::{
     Checkpoint, CheckpointId, CommandClass, Debugger, DebuggerError, EventKind, Output, Position,
-    Probe, Query, Result, ScanResult, StopKind, Time, Watch,
+    Probe, Query, Result, ScanResult, StopKind, Time, Watch, Watchpoint,
 };
 use serde_json::{json, Value};
 
@@ -405,6 +405,12 @@ impl Debugger for GdbSession {
             r["holds"].as_bool().unwrap_or(false),
             r["value"].as_str().unwrap_or("").to_string(),
         ))
+    }
+
+    fn watchpoints(&mut self) -> Result<Vec<Watchpoint>> {
+        let r = self.request(json!({"op": "watchpoints"}))?;
+        serde_json::from_value(r["watchpoints"].clone())
+            .map_err(|e| DebuggerError::Failed(format!("bad watchpoints from the gdb agent: {e}")))
     }
 
     fn close(&mut self) {

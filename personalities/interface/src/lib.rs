@@ -157,6 +157,16 @@ pub struct Watch {
     pub isolated: bool,
 }
 
+/// A watchpoint the user set in the debugger (gdb's `watch`), which `reverse-continue`
+/// stops at as it does at breakpoints.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Watchpoint {
+    /// How the debugger names it when it stops there, e.g. `Hardware watchpoint 2`.
+    pub label: String,
+    /// The watched expression.
+    pub expr: String,
+}
+
 /// The value of an expression at the current stop, and how to watch it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe {
@@ -298,6 +308,11 @@ pub trait Debugger {
     /// Evaluates `expr` as a condition at the current stop, without side effects on the
     /// session: whether it holds, and its value as the debugger prints it.
     fn holds(&mut self, expr: &str) -> Result<(bool, String)>;
+    /// The enabled watchpoints the user set in the debugger itself (none for a debugger
+    /// without them).
+    fn watchpoints(&mut self) -> Result<Vec<Watchpoint>> {
+        Ok(Vec::new())
+    }
     /// Ends the session and every process of it.
     fn close(&mut self);
     /// fred has answered a command and waits for the next: a moment for housekeeping the

@@ -1,0 +1,132 @@
+//! gdb's own commands in a session with time travel: `run` again, a watchpoint of the
+//! user's, a call from gdb that faults, and the history's times.
+
+mod support;
+
+use support::{Fred, TestDir};
+
+const LOOP: &str = r#"int g;
+
+int main(void) {
+    for (int i = 0; i < 5; i++) {
+        g += i;
+        g -= 1;
+    }
+    return g;
+}
+"#;
+
+#[test]
+fn stops_of_a_users_watchpoint_can_be_gone_back_over() {
+    let dir = TestDir::new("gdb-cmd-watch");
+    let src = dir.c_program(LOOP);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break main",
+        "run",
+        "watch g",
+        "continue",
+        "continue",
+        "continue",
+        "reverse-step",
+        "p g",
+        "reverse-step",
+        "p i",
+    ]);
+    // gdb reports a write at the line after the one that made it.
+    run[3].assert_at(&src, 4, "main");
+    run[4].assert_at(&src, 6, "main");
+    run[5].assert_at(&src, 4, "main");
+    // Back over the watchpoint's stop, to the lines that ran before it.
+    run[6].assert_at(&src, 6, "main");
+    run[7].assert_value("$1 = 0");
+    run[8].assert_at(&src, 5, "main");
+    run[9].assert_value("$2 = 1");
+}
+
+#[test]
+fn reverse_continue_stops_where_a_watchpoints_expression_was_changed() {
+    let dir = TestDir::new("gdb-cmd-rc-watch");
+    let src = dir.c_program(LOOP);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break main",
+        "run",
+        "watch g",
+        "continue",
+        "continue",
+        "continue",
+        "reverse-continue",
+        "p g",
+        "p i",
+        "reverse-continue 2",
+        "p g",
+        "reverse-continue",
+        "p g",
+    ]);
+    // At the statement that made the last change, before it ran, as gdb's own reverse
+    // execution stops.
+    run[6].assert_at(&src, 6, "main");
+    assert!(
+        run[6].output.contains("Old value = 0\nNew value = -1"),
+        "{}",
+        run[6].output
+    );
+    run[7].assert_value("$1 = 0");
+    run[8].assert_value("$2 = 1");
+    // Two changes back: `g += 1` (-1 to 0), then `g -= 1` with i = 0 (`g += 0` changed
+    // nothing).
+    run[9].assert_at(&src, 6, "main");
+    run[10].assert_value("$3 = 0");
+    // No change before that: the breakpoint at main.
+    run[11].assert_at(&src, 4, "main");
+    run[12].assert_value("$4 = 0");
+}
+
+#[test]
+fn run_again_goes_to_the_start_and_on_to_the_first_breakpoint() {
+    let dir = TestDir::new("gdb-cmd-run");
+    let src = dir.c_program(LOOP);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 6",
+        "run",
+        "continue",
+        "p i",
+        "run",
+        "p i",
+        "fred-history",
+    ]);
+    run[2].assert_at(&src, 6, "main");
+    run[3].assert_value("$1 = 1");
+    run[4].assert_at(&src, 6, "main");
+    run[5].assert_value("$2 = 0");
+    // Times read as the stop and the line-table entries run since.
+    assert!(run[6].output.contains("t=1.0 "), "{}", run[6].output);
+}
+
+const CALLS: &str = r#"int depth(int n) { return n == 0 ? 0 : 1 + depth(n - 1); }
+
+int main(void) {
+    int a = 1;
+    int b = depth(3);
+    return a + b;
+}
+"#;
+
+#[test]
+fn a_call_from_gdb_that_faults_is_undone_and_time_travel_goes_on() {
+    let dir = TestDir::new("gdb-cmd-call");
+    let src = dir.c_program(CALLS);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 5",
+        "run",
+        "call depth(100000000)",
+        "reverse-step",
+        "next",
+        "next",
+        "p b",
+    ]);
+    assert!(run[2].output.contains("SIGSEGV"), "{:?}", run[2]);
+    run[3].assert_at(&src, 4, "main");
+    run[4].assert_at(&src, 5, "main");
+    run[5].assert_at(&src, 6, "main");
+    run[6].assert_value("$1 = 3");
+}

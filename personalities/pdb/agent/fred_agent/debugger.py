@@ -8,13 +8,13 @@ from time import monotonic  # bound before nondet.install patches the module
 import traceback
 
 from .channel import SockIn, SockOut
+from .clock import FAST, GOTO, NORMAL, SCAN, ClockMixin
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
-from . import nondet, stdin
+from . import nondet, stdin, untraced
 from . import watch as watchlib
 
-NORMAL, GOTO, SCAN = 0, 1, 2
 NEVER = 1 << 62
 SYNC = "\x1b]7779;fred-sync;%d\x07"
 AT_END_ALLOWED = {
@@ -23,10 +23,10 @@ AT_END_ALLOWED = {
 }
 
 
-class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
+class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     """pdb with an event clock, in-process replay and scanning, and fork snapshots."""
 
-    def __init__(self, sock_path, fred_pid, tty_fd):
+    def __init__(self, sock_path, fred_pid, tty_fd, native=None):
         self.sock_path = sock_path
         self.fred_pid = fred_pid
         self.tty_fd = tty_fd
@@ -55,11 +55,13 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.input_queue = []
         self.replay_values = []
         self.value_log = []
-        self.hidden_code = {FredPdb.sigint_handler.__code__}
+        self.hidden_code = {FredPdb.sigint_handler.__code__, untraced.stop.__code__}
         self.break_lines = {}
         self.threads_warned = False
         super().__init__(stdin=SockIn(self), stdout=SockOut(self))
         self.prompt = ""
+        self.window = 0  # a new one each time a replay or scan is set up
+        self.init_clock(native)
 
     # ----- talking to fred -------------------------------------------------------------
 
@@ -68,6 +70,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         speaks for the debugged process; it runs on untraced."""
         self.chan.sock.close()
         self.chan.send = lambda _msg: None
+        if self.clock is not None:
+            self.clock.stop()
+            sys.settrace(None)
         try:
             os.close(self.tty_fd)
         except OSError:
@@ -238,6 +243,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def set_mode(self, req, frame, event):
         """Enter the replay fred asked for: a goto to req["time"], or a scan up to
         req["until"] starting at `frame`'s `event`."""
+        self.window += 1
         if req.get("fred") == "scan":
             self.mode, self.target = SCAN, req["until"]
             self.scan = dict(req)
@@ -249,6 +255,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def do_fred_resume(self, arg):
         """(fred internal) resume execution in the replay mode fred has set."""
         self.reinstall_trace()
+        if self.mode in (GOTO, SCAN):
+            self.open_clock(None, None, None, dispatch=False)
         return 1
 
     # ----- the event clock -------------------------------------------------------------
@@ -294,7 +302,13 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
 
     def check(self, frame, event, arg):
         """Slow path of the clock: targets reached and automatic snapshots."""
+        if self.mode == FAST:
+            # trace_dispatch got an event of a C clock's window (the program switched
+            # tracing off and on again): the C clock counts it, and traces again.
+            self.clock.adopt(frame, event, arg)
+            return
         t = self.t
+        window = self.window
         if t >= self.target:
             if self.mode == SCAN:
                 self.scan_finish(frame, event)
@@ -314,6 +328,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                     if t >= self.target:
                         return self.check(frame, event, arg)
         self.next_check = min(self.next_auto, self.target)
+        if self.window != window and self.mode in (GOTO, SCAN):
+            # A copy resumed from a snapshot, with a replay or scan to do from here.
+            self.open_clock(frame, event, arg, dispatch=True)
 
     def dispatch_call(self, frame, arg):
         # Keep tracing every frame, so the clock counts every event.
@@ -426,13 +443,12 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def sigint_handler(self, signum, frame):
         # pdb's own handler calls set_trace(), which resets botframe and so every depth.
         # This one runs untraced and out of the program's time (see hidden_code).
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             self.message("\nProgram interrupted. (Use 'cont' to resume).")
             self.set_step()
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
     def user_call(self, frame, argument_list):
         self.stop_event = ("call", argument_list)
@@ -456,6 +472,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         """Stay at the end of the program so fred can go back from there."""
         self.end_kind = kind
         self.end_message = message
+        if self.mode == FAST:
+            self.close_clock()
         sys.settrace(None)
         if self.scan is not None:
             self.scan_finish(None)

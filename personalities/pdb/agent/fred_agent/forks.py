@@ -3,7 +3,8 @@ as a program forked outside a debugger would. The agent's own forks (snapshots, 
 copies, throwaway evaluations) go through `agent_fork` and keep everything."""
 
 import os
-import sys
+
+from . import untraced
 
 _agent_forking = [False]
 
@@ -24,12 +25,11 @@ def install(dbg):
 
     def before():
         if not _agent_forking[0]:
-            saved[0] = sys.gettrace()
-            sys.settrace(None)
+            saved[0] = untraced.stop()
 
     def after_in_parent():
         if not _agent_forking[0]:
-            sys.settrace(saved[0])
+            untraced.resume(saved[0])
 
     def after_in_child():
         if not _agent_forking[0]:

@@ -11,8 +11,9 @@ checkpoint, so its state is part of every checkpoint.
 import base64
 import os
 import random  # noqa: F401  (seeded now, before any checkpoint)
-import sys
 import time
+
+from . import untraced
 
 
 NAMES = (
@@ -35,8 +36,7 @@ def decode(value):
 
 def _wrap(agent, name, real):
     def replayable(*args):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             queue = agent.replay_values  # the next value is last
             if queue:
@@ -48,7 +48,7 @@ def _wrap(agent, name, real):
                 agent.value_log.append([agent.t, name, encode(value)])
             return value
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
     return replayable
 
 

@@ -14,6 +14,7 @@ import select
 import signal
 import sys
 
+from . import untraced
 from .forks import agent_fork
 
 IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset)
@@ -46,8 +47,7 @@ class Watchdog:
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
     def tick(self, signum, frame):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             if self.running and self.seq == self.seen:
                 self.ticks += 1
@@ -58,7 +58,7 @@ class Watchdog:
                 self.seen = self.seq
                 self.ticks = 0
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
 
 WATCHDOG = Watchdog()
@@ -185,6 +185,12 @@ class Watch:
         if self.isolated:
             return self.value_isolated(frame)
         return self.value_here(frame)
+
+    def bare_name(self):
+        """The name, if the expression is a bare name (looked up without evaluating code)
+        and evaluated here (not in a throwaway copy)."""
+        body = ast.parse(self.expr.strip(), mode="eval").body
+        return body.id if isinstance(body, ast.Name) and not self.isolated else None
 
     def evaluator(self):
         """value_in as a single function for the hot loop of a search: the steps of

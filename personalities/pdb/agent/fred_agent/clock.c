@@ -76,6 +76,7 @@ typedef struct {
     PyObject *check;     /* agent.clock_check */
     PyObject *botframe;  /* below the program: not counted */
     PyObject *hook;      /* the scan's per-event work, or NULL (a replay) */
+    hook_fn hook_event;  /* the hook's C function, when it is one of scanhooks.c */
     long long t;         /* events so far */
     long long next_check;
     int on;              /* a window is open: this clock counts */
@@ -138,17 +139,15 @@ static int tick(Clock *c, PyFrameObject *f, int what, PyObject *arg, int adopted
         }
         Py_DECREF(r);
     }
-    if (c->hook != NULL) {
-        if (Py_TYPE(c->hook) == &StopScanType || Py_TYPE(c->hook) == &WatchScanType) {
-            if (((Hook *)c->hook)->event((Hook *)c->hook, f, what, arg, t) < 0)
-                return -1;
-        } else {
-            PyObject *r = PyObject_CallFunction(c->hook, "OOOL", (PyObject *)f,
-                                                event_names[what], arg ? arg : Py_None, t);
-            if (r == NULL)
-                return -1;
-            Py_DECREF(r);
-        }
+    if (c->hook_event != NULL) {
+        if (c->hook_event((Hook *)c->hook, f, what, arg, t) < 0)
+            return -1;
+    } else if (c->hook != NULL) {
+        PyObject *r = PyObject_CallFunction(c->hook, "OOOL", (PyObject *)f, event_names[what],
+                                            arg ? arg : Py_None, t);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
     }
     return 0;
 }
@@ -191,8 +190,13 @@ static int clock_trace(PyObject *obj, PyFrameObject *f, int what, PyObject *arg)
         PyObject *ft = F_TRACE(f);
         if (ft == NULL)
             return 0;
-        if (!is_ours(c, ft))
-            return call_foreign(c, ft, f, what, arg);
+        if (ft != c->td) {
+            if (!is_ours(c, ft))
+                return call_foreign(c, ft, f, what, arg);
+            /* Another bound trace_dispatch (the trampoline sets a new one at every
+             * event): the clock's own, so that the next events know it at once. */
+            set_f_trace(f, c->td);
+        }
         if ((PyObject *)f == c->botframe) {
             if (LOCALS_IN(f) < 0)
                 return trace_failed(c, f);
@@ -254,6 +258,7 @@ static int Clock_traverse(Clock *c, visitproc visit, void *arg)
 
 static int Clock_clear(Clock *c)
 {
+    c->hook_event = NULL;
     Py_CLEAR(c->agent);
     Py_CLEAR(c->td);
     Py_CLEAR(c->td_func);
@@ -287,6 +292,10 @@ static PyObject *Clock_start(Clock *c, PyObject *args)
         Py_INCREF(hook);
         Py_XSETREF(c->hook, hook);
     }
+    c->hook_event = c->hook != NULL && (Py_TYPE(hook) == &StopScanType ||
+                                        Py_TYPE(hook) == &WatchScanType)
+                        ? ((Hook *)hook)->event
+                        : NULL;
     c->window++;
     c->on = 1;
     c->paused = 0;
@@ -300,6 +309,7 @@ static PyObject *Clock_stop(Clock *c, PyObject *noargs)
 {
     c->on = 0;
     c->paused = 0;
+    c->hook_event = NULL;
     Py_CLEAR(c->hook);
     Py_CLEAR(c->botframe);
     Py_RETURN_NONE;

@@ -83,23 +83,23 @@ typedef struct {
     int line;
 } Stop;
 
-static void stop_set(Stop *dst, long long t, long depth, int what, PyFrameObject *f)
+/* `code` is borrowed; *dst keeps its own reference (taken only when it changes: a scan
+ * stays in the same code object for long). */
+static void stop_set(Stop *dst, long long t, long depth, int what, PyObject *code, int line)
 {
     dst->t = t;
     dst->depth = depth;
     dst->what = what;
-    Py_XSETREF(dst->code, (PyObject *)frame_code(f));
-    dst->line = PyFrame_GetLineNumber(f);
+    dst->line = line;
+    if (dst->code != code) {
+        Py_XINCREF(code);
+        Py_XSETREF(dst->code, code);
+    }
 }
 
 static void stop_copy(Stop *dst, const Stop *src)
 {
-    Py_XINCREF(src->code);
-    Py_XSETREF(dst->code, src->code);
-    dst->t = src->t;
-    dst->depth = src->depth;
-    dst->what = src->what;
-    dst->line = src->line;
+    stop_set(dst, src->t, src->depth, src->what, src->code, src->line);
 }
 
 static PyObject *stop_tuple(const Stop *s)
@@ -160,6 +160,9 @@ static void stop_ring_clear(StopScan *s)
 
 static int stop_push(StopScan *s, long long t, long depth, int what, PyFrameObject *f)
 {
+    PyObject *code = (PyObject *)frame_code(f);
+    int line = PyFrame_GetLineNumber(f);
+    Stop *slot;
     if (s->n < s->keep) {
         if (s->n == s->cap) {
             Py_ssize_t cap = s->cap * 2 + 8;
@@ -167,6 +170,7 @@ static int stop_push(StopScan *s, long long t, long depth, int what, PyFrameObje
                 cap = s->keep;
             Stop *ring = PyMem_Realloc(s->ring, cap * sizeof(Stop));
             if (ring == NULL) {
+                Py_DECREF(code);
                 PyErr_NoMemory();
                 return -1;
             }
@@ -174,11 +178,13 @@ static int stop_push(StopScan *s, long long t, long depth, int what, PyFrameObje
             s->ring = ring;
             s->cap = cap;
         }
-        stop_set(&s->ring[s->n++], t, depth, what, f);
+        slot = &s->ring[s->n++];
     } else {
-        stop_set(&s->ring[s->head], t, depth, what, f);
+        slot = &s->ring[s->head];
         s->head = (s->head + 1) % s->cap;
     }
+    stop_set(slot, t, depth, what, code, line);
+    Py_DECREF(code);
     return 0;
 }
 

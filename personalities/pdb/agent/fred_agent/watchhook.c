@@ -175,6 +175,8 @@ static int watch_event(Hook *h, PyFrameObject *f, int what, PyObject *arg, long 
     }
     if (w->is_stuck)
         return 0;
+    PyObject *code = NULL; /* fetched once, when needed */
+    int line = 0, r = 0;
     if (what == PyTrace_LINE && here >= 0) {
         if (here >= w->nlines) {
             Py_ssize_t n = here * 2 + 16;
@@ -187,36 +189,43 @@ static int watch_event(Hook *h, PyFrameObject *f, int what, PyObject *arg, long 
             w->lines = lines;
             w->nlines = n;
         }
+        code = (PyObject *)frame_code(f);
+        line = PyFrame_GetLineNumber(f);
         w->lines[here].frame = f;
-        stop_set(&w->lines[here].at, t, here, what, f);
+        stop_set(&w->lines[here].at, t, here, what, code, line);
     }
     if (w->local) {
         if (here < w->wdepth) {
             Py_CLEAR(w->prev);
             Py_CLEAR(w->wframe);
-            return 0;
+            goto done;
         }
         if (here == w->wdepth) {
             Py_INCREF(f);
             Py_XSETREF(w->wframe, (PyObject *)f);
         } else if (w->wframe == NULL) {
-            return 0;
+            goto done;
         }
     }
     if (what == PyTrace_EXCEPTION && !step_stop(w->waiting, w->gen_flags, f, what, arg))
-        return 0;
+        goto done;
     PyObject *value = watch_value(w, w->wframe);
     if (value == NULL) {
-        if (!w->is_stuck)
-            return -1;
-        PyObject *pt = PyLong_FromLongLong(t);
-        int r = pt ? watch_stuck(w, pt) : -1;
-        Py_XDECREF(pt);
-        return r;
+        if (w->is_stuck) {
+            PyObject *pt = PyLong_FromLongLong(t);
+            r = pt ? watch_stuck(w, pt) : -1;
+            Py_XDECREF(pt);
+        } else {
+            r = -1;
+        }
+        goto done;
     }
-    Stop at = {0};
-    stop_set(&at, t, here, what, f);
-    int r = 0;
+    if (code == NULL) {
+        code = (PyObject *)frame_code(f);
+        line = PyFrame_GetLineNumber(f);
+    }
+    /* `at` borrows: from `code`, or from the line table, which nothing changes below. */
+    Stop at = {t, here, what, code, line};
     if (w->entry == NULL) {
         PyObject *tup = stop_tuple(&at);
         w->entry = tup ? PyObject_CallFunctionObjArgs(w->entry_of, tup, NULL) : NULL;
@@ -234,7 +243,7 @@ static int watch_event(Hook *h, PyFrameObject *f, int what, PyObject *arg, long 
         if (here - 1 >= 0 && here - 1 < w->nlines && w->lines[here - 1].at.code != NULL) {
             PyFrameObject *back = frame_back(f);
             if (back != NULL && (void *)back == w->lines[here - 1].frame)
-                stop_copy(&at, &w->lines[here - 1].at);
+                at = w->lines[here - 1].at;
             Py_XDECREF(back);
         }
         if (w->local && here == w->wdepth)
@@ -246,7 +255,8 @@ static int watch_event(Hook *h, PyFrameObject *f, int what, PyObject *arg, long 
     } else {
         Py_DECREF(value);
     }
-    Py_XDECREF(at.code);
+done:
+    Py_XDECREF(code);
     return r;
 }
 

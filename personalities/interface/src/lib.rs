@@ -269,6 +269,13 @@ pub trait Debugger {
     /// Restores checkpoint `from` and runs silently up to (not including) event `until`,
     /// collecting the last stops that match `query`, from the checkpoint's own event on.
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult>;
+    /// Whether a search whose answer is not in the newest stretches between checkpoints
+    /// should scan several stretches at a time, reaching back each time at least as far as
+    /// it has scanned so far: worth it where restoring a checkpoint costs about as much as
+    /// scanning a stretch. The default: one stretch at a time.
+    fn long_scans(&self) -> bool {
+        false
+    }
     /// Evaluates `expr` at the current stop without side effects on the session, and says
     /// how to watch it; an expression that cannot be watched is [`DebuggerError::Refused`].
     fn probe(&mut self, expr: &str) -> Result<Probe>;

@@ -234,6 +234,12 @@ impl Debugger for PdbSession {
         }
     }
 
+    fn long_scans(&self) -> bool {
+        // A scan costs the agent's clock well under a microsecond an event; a restore,
+        // some milliseconds (two forks, a new connection).
+        true
+    }
+
     fn holds(&mut self, expr: &str) -> Result<(bool, String)> {
         let p = self.probe(&format!("bool({expr})"))?;
         Ok((p.value == "True", p.value))

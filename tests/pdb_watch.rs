@@ -39,6 +39,27 @@ churn(50000)  # 12
 done = True  # 13
 "#;
 
+/// `x` differs from its last value far back (0), is set to that last value (5), and later
+/// changes and changes back (7, 5), with long stretches between: the values the search
+/// reads in checkpoints differ from the last one only before the first `x = 5`.
+const FAR_AND_BACK: &str = r#"
+def churn(n):  # 1
+    s = 0  # 2
+    for i in range(n):  # 3
+        s += i  # 4
+    return s  # 5
+
+
+x = 0  # 8
+churn(40000)  # 9
+x = 5  # 10
+churn(40000)  # 11
+x = 7  # 12
+x = 5  # 13
+churn(40000)  # 14
+done = True  # 15
+"#;
+
 /// A global dict entry changed three calls deep.
 const DEEP: &str = r#"
 d = {"k": 1, "other": 0}  # 1
@@ -490,6 +511,31 @@ fn rw_finds_a_change_back_between_checkpoints() {
     run[5].assert_value("1");
     assert_change(&run[6], &prog, 8, "<module>", "<not defined yet>", "1");
     run[7].assert_undefined();
+}
+
+#[test]
+fn rw_finds_the_last_change_when_checkpoints_hold_an_older_different_value() {
+    // Checkpoints every 5 ms, each rw restoring checkpoints whose values it has read.
+    let (_d, prog, run) = session_with(
+        "far-and-back",
+        FAR_AND_BACK,
+        &[
+            "break 15", "continue", "rw x", "p x", "rw x", "p x", "rw x", "p x", "rw x", "p x",
+            "continue", "p x",
+        ],
+        |f| f.options(&["--checkpoint-interval", "5"]),
+    );
+    run[1].assert_at(&prog, 15, "<module>");
+    assert_change(&run[2], &prog, 13, "<module>", "7", "5");
+    run[3].assert_value("7");
+    assert_change(&run[4], &prog, 12, "<module>", "5", "7");
+    run[5].assert_value("5");
+    assert_change(&run[6], &prog, 10, "<module>", "0", "5");
+    run[7].assert_value("0");
+    assert_change(&run[8], &prog, 8, "<module>", "<not defined yet>", "0");
+    run[9].assert_undefined();
+    run[10].assert_at(&prog, 15, "<module>");
+    run[11].assert_value("5");
 }
 
 // ----- 2. scope: globals anywhere, locals in their frame instance --------------------------

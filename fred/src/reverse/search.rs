@@ -24,7 +24,7 @@ pub struct Search {
 /// between checkpoints from the newest back, and stopping as soon as enough are found.
 /// Where scans are cheap next to restores ([`Debugger::long_scans`]), each scan after the
 /// first reaches back at least as far as all the scans before it (a scan of several
-/// stretches finds what scans of each would).
+/// stretches finds what scans of each would). With `q.start`, the first scan starts there.
 /// `at_before` is where the program stands at `before`, if known: every stretch must end
 /// where the recorded history says, or the scan went off course. A watched expression whose
 /// evaluation did that (side effects) is evaluated in throwaway copies from then on.
@@ -57,7 +57,10 @@ fn search(
     let long = dbg.long_scans();
     let mut scanned: Time = 0;
     let cks = tl.before(before);
-    let mut next = 0;
+    let mut next = q
+        .start
+        .and_then(|s| cks.iter().position(|c| c.time <= s))
+        .unwrap_or(0);
     while next < cks.len() {
         let mut i = next;
         while long && i + 1 < cks.len() && upper.saturating_sub(cks[i].time) < scanned {

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::sync::SyncReader;
 
+mod peek;
 mod wait;
 
 /// How to start a pdb session.
@@ -238,6 +239,15 @@ impl Debugger for PdbSession {
         // A scan costs the agent's clock well under a microsecond an event; a restore,
         // some milliseconds (two forks, a new connection).
         true
+    }
+
+    fn changed_since(
+        &mut self,
+        cks: &[Checkpoint],
+        watch: &Watch,
+        now: &str,
+    ) -> Result<Option<Time>> {
+        PdbSession::changed_since(self, cks, watch, now)
     }
 
     fn holds(&mut self, expr: &str) -> Result<(bool, String)> {

@@ -7,6 +7,7 @@ import sys
 from time import monotonic, sleep  # bound before nondet.install patches the module
 
 from . import frozen, nondet
+from . import watch as watchlib
 from .channel import Channel
 from .forks import agent_fork
 
@@ -92,11 +93,15 @@ class SnapshotMixin:
         return None
 
     def snapshot_main(self, chan, offsets, rstate):
-        """The frozen snapshot: wait for resume requests, fork a live copy for each."""
+        """The frozen snapshot: wait for resume requests, fork a live copy for each; answer
+        peeks (the value of a plain global, read as it is here) itself."""
         old_sigint = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         while True:
             req = chan.recv()
+            if req.get("fred") == "peek":
+                chan.send({"peek": watchlib.peek(req["watch"])})
+                continue
             if req.get("fred") != "resume":
                 continue
             child = agent_fork()

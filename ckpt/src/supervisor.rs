@@ -120,6 +120,11 @@ impl Supervisor {
         self.snapshots.get(&id)
     }
 
+    /// Every snapshot in the registry.
+    pub fn snapshots(&self) -> impl Iterator<Item = (SnapshotId, &SnapshotInfo)> {
+        self.snapshots.iter().map(|(id, s)| (*id, s))
+    }
+
     /// Sends a message to the live process.
     pub fn send(&mut self, msg: &Value) -> Result<()> {
         match self.live.as_mut() {

@@ -215,7 +215,8 @@ impl Debugger for PdbSession {
         let then = if from.time == time && from.at_stop {
             json!({})
         } else {
-            json!({"fred": "goto", "time": time})
+            json!({"fred": "goto", "time": time,
+                   "checkpoints": self.checkpoint_times(from.time, time)})
         };
         self.restore(from, then)?;
         let ready = self.wait_ready(out, Show::AfterReplay, None)?;
@@ -224,7 +225,8 @@ impl Debugger for PdbSession {
     }
 
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult> {
-        let then = scan_request(query, until);
+        let mut then = scan_request(query, until);
+        then["checkpoints"] = json!(self.checkpoint_times(from.time, until));
         self.restore(from, then)?;
         let ready = self.wait_ready(&mut Discard, Show::Nothing, None)?;
         self.pos = ready.pos;
@@ -278,6 +280,22 @@ impl Debugger for PdbSession {
 
     fn close(&mut self) {
         self.sup.shutdown();
+    }
+}
+
+impl PdbSession {
+    /// The times of the checkpoints strictly between `after` and `until`, in order: a
+    /// replay or scan that passes one need not checkpoint there again.
+    fn checkpoint_times(&self, after: Time, until: Time) -> Vec<Time> {
+        let mut times: Vec<Time> = self
+            .sup
+            .snapshots()
+            .filter_map(|(_, s)| s.hello["state"]["time"].as_u64())
+            .filter(|t| *t > after && *t < until)
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        times
     }
 }
 

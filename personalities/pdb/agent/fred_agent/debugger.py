@@ -44,6 +44,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.end_message = ""
         self.end_depth = None
         self.stop_event = ("line", None)
+        self.known_checkpoints = []  # in the stretch being replayed, latest first
         self.scan = None
         self.scan_hook = None
         self.scan_result = None
@@ -244,6 +245,9 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         """Enter the replay fred asked for: a goto to req["time"], or a scan up to
         req["until"] starting at `frame`'s `event`."""
         self.window += 1
+        # Checkpoints of the recorded history in the stretch: where the replay passes one,
+        # it need not take one (see check).
+        self.known_checkpoints = sorted(req.get("checkpoints") or [], reverse=True)
         if req.get("fred") == "scan":
             self.mode, self.target = SCAN, req["until"]
             self.scan = dict(req)
@@ -314,13 +318,20 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                 self.scan_finish(frame, event)
             self.mode = NORMAL
             self.target = NEVER
+            self.known_checkpoints = []
             self.set_step()
             # A replay does not evaluate watches: take them up afresh here.
             self.rebind_watches(frame)
         elif t >= self.next_auto:
             self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
             now = monotonic()
-            if now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
+            known = self.known_checkpoints
+            if known and known[-1] <= t:
+                # One was passed since the last check: as good as taking one now.
+                while known and known[-1] <= t:
+                    known.pop()
+                self.last_snapshot_wall = now
+            elif now - self.last_snapshot_wall >= self.auto_ms / 1000.0:
                 resumed = self.snapshot(at_stop=False, frame=frame, event=event)
                 if resumed is not None:
                     self.take_resume(resumed)

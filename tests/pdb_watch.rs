@@ -60,6 +60,23 @@ churn(40000)  # 14
 done = True  # 15
 "#;
 
+/// A string with what a repr escapes, set far back and then once more (the same value).
+const TRICKY_STRING: &str = r#"
+def churn(n):  # 1
+    s = 0  # 2
+    for i in range(n):  # 3
+        s += i  # 4
+    return s  # 5
+
+
+t = "start"  # 8
+churn(40000)  # 9
+t = 'q"uo\\te\tü\x01'  # 10
+churn(40000)  # 11
+t = 'q"uo\\te\tü\x01'  # 12
+done = True  # 13
+"#;
+
 /// A global dict entry changed three calls deep.
 const DEEP: &str = r#"
 d = {"k": 1, "other": 0}  # 1
@@ -536,6 +553,51 @@ fn rw_finds_the_last_change_when_checkpoints_hold_an_older_different_value() {
     run[9].assert_undefined();
     run[10].assert_at(&prog, 15, "<module>");
     run[11].assert_value("5");
+}
+
+#[test]
+fn snapshots_read_a_plain_value_as_probe_shows_it() {
+    // A search reads the watched value in checkpoints (FRED_TRACE=1 logs the answers): the
+    // first rw asks frozen snapshots, which answer from C; the second asks, first, the one
+    // the landing restored, which answers from Python. Both must answer what `p` prints,
+    // escapes and all.
+    let (dir, prog, run) = session_with(
+        "tricky-string",
+        TRICKY_STRING,
+        &["break 13", "continue", "p t", "rw t", "p t", "rw t", "p t"],
+        |f| {
+            f.options(&["--checkpoint-interval", "5"])
+                .env("FRED_TRACE", "1")
+        },
+    );
+    run[1].assert_at(&prog, 13, "<module>");
+    let shown = run[2].output.trim_end().to_string();
+    assert_eq!(shown, r#"'q"uo\\te\tü\x01'"#, "{:#?}", run[2]);
+    assert_change(&run[3], &prog, 10, "<module>", "'start'", &shown);
+    run[4].assert_value("'start'");
+    assert_change(
+        &run[5],
+        &prog,
+        8,
+        "<module>",
+        "<not defined yet>",
+        "'start'",
+    );
+    run[6].assert_undefined();
+    let trace = std::fs::read_to_string(dir.path.join("stderr.txt")).unwrap_or_default();
+    let answers: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("SnapshotMessage"))
+        .collect();
+    let as_peek = |v: &str| format!("{{\"peek\": String({v:?})}}");
+    let count = |v: &str| answers.iter().filter(|a| a.contains(&as_peek(v))).count();
+    let (tricky, start, undefined) = (count(&shown), count("'start'"), count("<not defined yet>"));
+    assert!(
+        tricky >= 1 && start >= 2 && tricky + start + undefined == answers.len(),
+        "snapshots should answer {} or 'start' (or not defined yet); they answered:\n{}",
+        as_peek(&shown),
+        answers.join("\n")
+    );
 }
 
 // ----- 2. scope: globals anywhere, locals in their frame instance --------------------------

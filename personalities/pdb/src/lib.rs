@@ -32,6 +32,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "frozen.py",
     "native.py",
     "nondet.py",
+    "peekwait.c",
     "scan.py",
     "scanhooks.c",
     "settings.py",

@@ -12,12 +12,14 @@
  *
  * Built at run time against the interpreter's own headers (native.py); only public API,
  * plus the slot of PyFrameObject.f_trace on 3.11 and later (checked when the module loads).
+ * The module also holds a frozen snapshot's wait (peekwait.c).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
 
 #include "scanhooks.c"
+#include "peekwait.c"
 
 /* ----- the frame's trace function slot --------------------------------------------- */
 
@@ -450,9 +452,15 @@ static PyTypeObject ClockType = {
 
 /* ----- the module ------------------------------------------------------------------- */
 
+static PyMethodDef module_methods[] = {
+    {"wait_for_fred", wait_for_fred, METH_VARARGS,
+     "wait_for_fred(fd, buffer): a frozen snapshot's wait; answers peeks, returns the "
+     "length of the first other request read into buffer (0: the connection ended)."},
+    {NULL}};
+
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT, "_fredclock",
-    "fred's event clock and scans in C (see clock.c).", -1, NULL};
+    "fred's event clock and scans in C (see clock.c).", -1, module_methods};
 
 PyMODINIT_FUNC PyInit__fredclock(void)
 {

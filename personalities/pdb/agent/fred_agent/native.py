@@ -18,7 +18,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ("clock.c", "scanhooks.c", "watchhook.c")
+SOURCES = ("clock.c", "scanhooks.c", "watchhook.c", "peekwait.c")
 
 
 class Unavailable(Exception):

@@ -73,7 +73,8 @@ class SnapshotMixin:
         hello = {"hello": "snapshot", "at_stop": at_stop, "state": here}
         sys.stdout.flush()
         sys.stderr.flush()
-        woken = frozen.fork_waiting(self.sock_path, hello, self.chan.sock.fileno())
+        wait = self.native.wait_for_fred if self.native is not None else None
+        woken = frozen.fork_waiting(self.sock_path, hello, self.chan.sock.fileno(), wait)
         if woken is None:
             pid = agent_fork()
             if pid == 0:

@@ -26,8 +26,12 @@ impl PdbSession {
         if watch.frame_depth.is_some() || watch.isolated || cks.is_empty() {
             return Ok(None);
         }
-        let spec = json!({"expr": watch.expr, "local": false, "module": watch.context,
-                          "isolated": false});
+        let mut spec = json!({"expr": watch.expr, "local": false, "module": watch.context,
+                              "isolated": false});
+        if is_identifier(watch.expr.trim()) {
+            // For a snapshot still frozen in C, which reads only these.
+            spec["name"] = json!(watch.expr.trim());
+        }
         let differs = |s: &mut Self, i: usize| -> Result<Option<bool>> {
             Ok(s.peek(&cks[i], &spec)?.map(|v| v != now))
         };
@@ -54,7 +58,8 @@ impl PdbSession {
     /// The value of the watch `spec` in checkpoint `ck`, as the snapshot reads it without
     /// running anything, or None when it cannot (not a plain global value, or no answer).
     fn peek(&mut self, ck: &Checkpoint, spec: &Value) -> Result<Option<String>> {
-        let msg = json!({"fred": "peek", "watch": spec});
+        let msg = json!({"fred": "peek", "watch": spec, "name": spec["name"],
+                         "module": spec["module"]});
         if self.sup.send_to_snapshot(ck.id, &msg).is_err() {
             return Ok(None);
         }
@@ -81,4 +86,13 @@ impl PdbSession {
         }
         Ok(answer.and_then(|m| m["peek"].as_str().map(str::to_string)))
     }
+}
+
+/// An ASCII Python identifier (a bare name a frozen snapshot can look up itself).
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

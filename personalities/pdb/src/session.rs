@@ -70,6 +70,9 @@ pub struct PdbSession {
     new: Vec<Checkpoint>,
     lost: Vec<CheckpointId>,
     settings: Value,
+    /// A command of the user's may have changed `settings` since they were last asked for
+    /// (replays and searches do not change them).
+    settings_stale: bool,
     /// What the program read from its terminal: (event time, base64 bytes), in time order.
     input_log: Vec<(Time, Value)>,
     /// Clock and random values the program took: `[time, name, value]`, in time order.
@@ -123,6 +126,7 @@ impl PdbSession {
             new: Vec::new(),
             lost: Vec::new(),
             settings: Value::Null,
+            settings_stale: true,
             input_log: Vec::new(),
             value_log: Vec::new(),
             live_idle: false,
@@ -155,6 +159,7 @@ impl Debugger for PdbSession {
         }
         self.sup.send(&json!({"line": line})).map_err(gone)?;
         self.live_idle = false;
+        self.settings_stale = true;
         // Only a command that may run the program gives it what the user types; a line
         // typed (or pasted) ahead during `break` or `p` is the next command, as under pdb.
         self.typing_to_program = may_read_input(crate::classify(line));

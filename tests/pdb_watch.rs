@@ -77,6 +77,32 @@ t = 'q"uo\\te\tü\x01'  # 12
 done = True  # 13
 "#;
 
+/// Globals changed every way there is besides assignment, each by a function after a loop
+/// that leaves the globals alone; `spam` lives in the builtins until line 20 hides it.
+const EVERY_WAY: &str = r#"
+import builtins
+import sys
+
+
+def work(n, how):  # 5
+    s = 0  # 6
+    for k in range(n):  # 7
+        s += k  # 8
+    how()  # 9
+    return s  # 10
+
+
+x = 0  # 13
+work(200, lambda: globals().__setitem__("x", 1))  # 14
+work(200, lambda: setattr(sys.modules[__name__], "x", 2))  # 15
+work(200, lambda: exec("x = 3", globals()))  # 16
+work(200, lambda: globals().pop("x"))  # 17
+work(200, lambda: globals().update(x=5))  # 18
+work(200, lambda: setattr(builtins, "spam", "from builtins"))  # 19
+work(200, lambda: globals().__setitem__("spam", "hidden"))  # 20
+done = True  # 21
+"#;
+
 /// A global dict entry changed three calls deep.
 const DEEP: &str = r#"
 d = {"k": 1, "other": 0}  # 1
@@ -598,6 +624,49 @@ fn snapshots_read_a_plain_value_as_probe_shows_it() {
         as_peek(&shown),
         answers.join("\n")
     );
+}
+
+#[test]
+fn rw_sees_globals_changed_without_an_assignment() {
+    let (_d, prog, run) = session(
+        "every-way",
+        EVERY_WAY,
+        &[
+            "break 21", "continue", "rw spam", "rw spam", "rw x", "rw x", "rw x", "rw x", "rw x",
+            "rw x",
+        ],
+    );
+    run[1].assert_at(&prog, 21, "<module>");
+    assert_change(
+        &run[2],
+        &prog,
+        20,
+        "<lambda>",
+        "'from builtins'",
+        "'hidden'",
+    );
+    assert_change(
+        &run[3],
+        &prog,
+        19,
+        "<lambda>",
+        "<not defined yet>",
+        "'from builtins'",
+    );
+    assert_change(&run[4], &prog, 18, "<lambda>", "<not defined yet>", "5");
+    assert_change(&run[5], &prog, 17, "<lambda>", "3", "<not defined yet>");
+    // Inside the code exec runs (line 1 of "<string>").
+    let inside = run[6].loc.as_ref().expect("a location");
+    assert_eq!(
+        (inside.file.as_str(), inside.line),
+        ("<string>", 1),
+        "{:#?}",
+        run[6]
+    );
+    assert_lines(&run[6], &["Old value: 2", "New value: 3"]);
+    assert_change(&run[7], &prog, 15, "<lambda>", "1", "2");
+    assert_change(&run[8], &prog, 14, "<lambda>", "0", "1");
+    assert_change(&run[9], &prog, 13, "<module>", "<not defined yet>", "0");
 }
 
 // ----- 2. scope: globals anywhere, locals in their frame instance --------------------------

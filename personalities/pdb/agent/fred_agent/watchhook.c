@@ -28,6 +28,11 @@ typedef struct {
     PyObject *prev;       /* the value at the last stop evaluated, or NULL */
     Stop prev_at;
     PyObject *found, *entry;
+    /* A global name's last lookup, while neither dict has changed since (see watch_value):
+     * the dict versions then, and the builtins' dict when the name was not in globals. */
+    uint64_t g_version, b_version;
+    PyObject *bdict; /* borrowed: kept alive by globals as long as g_version holds */
+    int looked_up;
     LineAt *lines; /* the last line event at each depth */
     Py_ssize_t nlines;
     long d, wdepth, floor, gen_flags;
@@ -39,9 +44,11 @@ static PyObject *builtins_name, *f_locals_name, *f_globals_name;
 
 /* LOAD_NAME as eval(code, globals, locals) runs it for a bare name. 1: found (*v), 0: not
  * defined, -1: an error, -2: a case left to eval itself (no __builtins__ yet, mappings
- * that are not dicts among globals or builtins). */
-static int load_name(PyObject *locals, PyObject *globals, PyObject *name, PyObject **v)
+ * that are not dicts among globals or builtins). *bdict: the builtins looked in, if any. */
+static int load_name(PyObject *locals, PyObject *globals, PyObject *name, PyObject **v,
+                     PyObject **bdict)
 {
+    *bdict = NULL;
     if (!PyDict_CheckExact(globals))
         return -2;
     if (PyDict_CheckExact(locals)) {
@@ -64,6 +71,7 @@ static int load_name(PyObject *locals, PyObject *globals, PyObject *name, PyObje
             b = PyModule_GetDict(b);
         if (b == NULL || !PyDict_CheckExact(b))
             return -2;
+        *bdict = b;
         *v = PyDict_GetItemWithError(b, name);
     }
     if (*v != NULL) {
@@ -81,20 +89,44 @@ static int immutable(PyObject *v)
            PyFrozenSet_CheckExact(v);
 }
 
+#if PY_VERSION_HEX < 0x030C0000
+/* PEP 509: a dict's version changes whenever the dict does (until 3.12, which deprecates
+ * it; 3.8 to 3.10 cache global lookups the same way). */
+#define DICT_VERSION(d) (((PyDictObject *)(d))->ma_version_tag)
+#endif
+
 /* The value to compare, or NULL: an error, or (w->is_stuck) the evaluation did not finish. */
 static PyObject *watch_value(WatchScan *w, PyObject *frame)
 {
+#ifdef DICT_VERSION
+    /* Neither dict changed since the last lookup found a plain value (the same object
+     * again, so `same` at once): no need to look it up again. */
+    if (w->looked_up && w->prev != NULL && DICT_VERSION(w->globals) == w->g_version &&
+        (w->bdict == NULL || DICT_VERSION(w->bdict) == w->b_version)) {
+        Py_INCREF(w->prev);
+        return w->prev;
+    }
+#endif
+    w->looked_up = 0;
     if (w->how != BY_EVALUATOR && (w->how == BY_GLOBAL_NAME || frame != NULL)) {
-        PyObject *v = NULL, *locals = w->globals, *globals = w->globals;
+        PyObject *v = NULL, *locals = w->globals, *globals = w->globals, *bdict = NULL;
         int r;
         if (w->how == BY_LOCAL_NAME) {
             globals = PyObject_GetAttr(frame, f_globals_name);
             locals = globals ? PyObject_GetAttr(frame, f_locals_name) : NULL;
-            r = locals ? load_name(locals, globals, w->name, &v) : -1;
+            r = locals ? load_name(locals, globals, w->name, &v, &bdict) : -1;
             Py_XDECREF(locals);
             Py_XDECREF(globals);
         } else {
-            r = load_name(locals, globals, w->name, &v);
+            r = load_name(locals, globals, w->name, &v, &bdict);
+#ifdef DICT_VERSION
+            if (r == 0 || (r == 1 && immutable(v))) {
+                w->looked_up = 1;
+                w->g_version = DICT_VERSION(globals);
+                w->bdict = bdict;
+                w->b_version = bdict ? DICT_VERSION(bdict) : 0;
+            }
+#endif
         }
         if (r == 0) {
             Py_INCREF(w->undefined);

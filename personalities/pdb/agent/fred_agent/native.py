@@ -11,9 +11,7 @@ FRED_PDB_CLOCK=python keeps the Python clock; FRED_PDB_CLOCK=c makes a clock tha
 be built an error instead.
 """
 
-import hashlib
 import importlib.machinery
-import importlib.util
 import os
 import sys
 
@@ -41,9 +39,11 @@ def load():
 def _library_path():
     # Keyed by the interpreter's build (version, compiler, ABI flags), not only its
     # version: a library built against one interpreter's headers is for that one.
-    key = hashlib.sha256((sys.version + getattr(sys, "abiflags", "")).encode()).hexdigest()[:16]
+    key = 0xcbf29ce484222325  # FNV-1a (hashlib would cost the agent's process more memory)
+    for b in (sys.version + getattr(sys, "abiflags", "")).encode():
+        key = ((key ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    return os.path.join(os.path.dirname(HERE), "_fredclock-%s%s" % (key, suffix))
+    return os.path.join(os.path.dirname(HERE), "_fredclock-%016x%s" % (key, suffix))
 
 
 def _load():
@@ -51,8 +51,8 @@ def _load():
     if not os.path.exists(path):
         _build(path)
     loader = importlib.machinery.ExtensionFileLoader("fred_agent._fredclock", path)
-    spec = importlib.util.spec_from_file_location("fred_agent._fredclock", path, loader=loader)
-    module = importlib.util.module_from_spec(spec)
+    spec = importlib.machinery.ModuleSpec("fred_agent._fredclock", loader, origin=path)
+    module = loader.create_module(spec)
     loader.exec_module(module)
     return module
 

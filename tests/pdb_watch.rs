@@ -39,6 +39,70 @@ churn(50000)  # 12
 done = True  # 13
 "#;
 
+/// `x` differs from its last value far back (0), is set to that last value (5), and later
+/// changes and changes back (7, 5), with long stretches between: the values the search
+/// reads in checkpoints differ from the last one only before the first `x = 5`.
+const FAR_AND_BACK: &str = r#"
+def churn(n):  # 1
+    s = 0  # 2
+    for i in range(n):  # 3
+        s += i  # 4
+    return s  # 5
+
+
+x = 0  # 8
+churn(40000)  # 9
+x = 5  # 10
+churn(40000)  # 11
+x = 7  # 12
+x = 5  # 13
+churn(40000)  # 14
+done = True  # 15
+"#;
+
+/// A string with what a repr escapes, set far back and then once more (the same value).
+const TRICKY_STRING: &str = r#"
+def churn(n):  # 1
+    s = 0  # 2
+    for i in range(n):  # 3
+        s += i  # 4
+    return s  # 5
+
+
+t = "start"  # 8
+churn(40000)  # 9
+t = 'q"uo\\te\tü\x01'  # 10
+churn(40000)  # 11
+t = 'q"uo\\te\tü\x01'  # 12
+done = True  # 13
+"#;
+
+/// Globals changed every way there is besides assignment, each by a function after a loop
+/// that leaves the globals alone; `spam` lives in the builtins until line 20 hides it.
+const EVERY_WAY: &str = r#"
+import builtins
+import sys
+
+
+def work(n, how):  # 5
+    s = 0  # 6
+    for k in range(n):  # 7
+        s += k  # 8
+    how()  # 9
+    return s  # 10
+
+
+x = 0  # 13
+work(200, lambda: globals().__setitem__("x", 1))  # 14
+work(200, lambda: setattr(sys.modules[__name__], "x", 2))  # 15
+work(200, lambda: exec("x = 3", globals()))  # 16
+work(200, lambda: globals().pop("x"))  # 17
+work(200, lambda: globals().update(x=5))  # 18
+work(200, lambda: setattr(builtins, "spam", "from builtins"))  # 19
+work(200, lambda: globals().__setitem__("spam", "hidden"))  # 20
+done = True  # 21
+"#;
+
 /// A global dict entry changed three calls deep.
 const DEEP: &str = r#"
 d = {"k": 1, "other": 0}  # 1
@@ -490,6 +554,119 @@ fn rw_finds_a_change_back_between_checkpoints() {
     run[5].assert_value("1");
     assert_change(&run[6], &prog, 8, "<module>", "<not defined yet>", "1");
     run[7].assert_undefined();
+}
+
+#[test]
+fn rw_finds_the_last_change_when_checkpoints_hold_an_older_different_value() {
+    // Checkpoints every 5 ms, each rw restoring checkpoints whose values it has read.
+    let (_d, prog, run) = session_with(
+        "far-and-back",
+        FAR_AND_BACK,
+        &[
+            "break 15", "continue", "rw x", "p x", "rw x", "p x", "rw x", "p x", "rw x", "p x",
+            "continue", "p x",
+        ],
+        |f| f.options(&["--checkpoint-interval", "5"]),
+    );
+    run[1].assert_at(&prog, 15, "<module>");
+    assert_change(&run[2], &prog, 13, "<module>", "7", "5");
+    run[3].assert_value("7");
+    assert_change(&run[4], &prog, 12, "<module>", "5", "7");
+    run[5].assert_value("5");
+    assert_change(&run[6], &prog, 10, "<module>", "0", "5");
+    run[7].assert_value("0");
+    assert_change(&run[8], &prog, 8, "<module>", "<not defined yet>", "0");
+    run[9].assert_undefined();
+    run[10].assert_at(&prog, 15, "<module>");
+    run[11].assert_value("5");
+}
+
+#[test]
+fn snapshots_read_a_plain_value_as_probe_shows_it() {
+    // A search reads the watched value in checkpoints (FRED_TRACE=1 logs the answers): the
+    // first rw asks frozen snapshots, which answer from C; the second asks, first, the one
+    // the landing restored, which answers from Python. Both must answer what `p` prints,
+    // escapes and all.
+    let (dir, prog, run) = session_with(
+        "tricky-string",
+        TRICKY_STRING,
+        &["break 13", "continue", "p t", "rw t", "p t", "rw t", "p t"],
+        |f| {
+            f.options(&["--checkpoint-interval", "5"])
+                .env("FRED_TRACE", "1")
+        },
+    );
+    run[1].assert_at(&prog, 13, "<module>");
+    let shown = run[2].output.trim_end().to_string();
+    assert_eq!(shown, r#"'q"uo\\te\tü\x01'"#, "{:#?}", run[2]);
+    assert_change(&run[3], &prog, 10, "<module>", "'start'", &shown);
+    run[4].assert_value("'start'");
+    assert_change(
+        &run[5],
+        &prog,
+        8,
+        "<module>",
+        "<not defined yet>",
+        "'start'",
+    );
+    run[6].assert_undefined();
+    let trace = std::fs::read_to_string(dir.path.join("stderr.txt")).unwrap_or_default();
+    let answers: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("SnapshotMessage"))
+        .collect();
+    let as_peek = |v: &str| format!("{{\"peek\": String({v:?})}}");
+    let count = |v: &str| answers.iter().filter(|a| a.contains(&as_peek(v))).count();
+    let (tricky, start, undefined) = (count(&shown), count("'start'"), count("<not defined yet>"));
+    assert!(
+        tricky >= 1 && start >= 2 && tricky + start + undefined == answers.len(),
+        "snapshots should answer {} or 'start' (or not defined yet); they answered:\n{}",
+        as_peek(&shown),
+        answers.join("\n")
+    );
+}
+
+#[test]
+fn rw_sees_globals_changed_without_an_assignment() {
+    let (_d, prog, run) = session(
+        "every-way",
+        EVERY_WAY,
+        &[
+            "break 21", "continue", "rw spam", "rw spam", "rw x", "rw x", "rw x", "rw x", "rw x",
+            "rw x",
+        ],
+    );
+    run[1].assert_at(&prog, 21, "<module>");
+    assert_change(
+        &run[2],
+        &prog,
+        20,
+        "<lambda>",
+        "'from builtins'",
+        "'hidden'",
+    );
+    assert_change(
+        &run[3],
+        &prog,
+        19,
+        "<lambda>",
+        "<not defined yet>",
+        "'from builtins'",
+    );
+    assert_change(&run[4], &prog, 18, "<lambda>", "<not defined yet>", "5");
+    assert_change(&run[5], &prog, 17, "<lambda>", "3", "<not defined yet>");
+    // Inside the code exec runs (line 1 of "<string>").
+    let inside = run[6].loc.as_ref().expect("a location");
+    assert_eq!(
+        (inside.file.as_str(), inside.line),
+        ("<string>", 1),
+        "{:#?}",
+        run[6]
+    );
+    assert_lines(&run[6], &["Old value: 2", "New value: 3"]);
+    assert_change(&run[7], &prog, 15, "<lambda>", "1", "2");
+    assert_change(&run[8], &prog, 14, "<lambda>", "0", "1");
+    assert_change(&run[9], &prog, 13, "<module>", "<not defined yet>", "0");
 }
 
 // ----- 2. scope: globals anywhere, locals in their frame instance --------------------------

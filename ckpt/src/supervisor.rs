@@ -39,6 +39,8 @@ pub enum Event {
     Snapshot(SnapshotId),
     /// A snapshot's process went away (killed from outside); it is out of the registry.
     SnapshotLost(SnapshotId),
+    /// A snapshot answered a message sent with [`Supervisor::send_to_snapshot`].
+    SnapshotMessage(SnapshotId, Value),
     /// Bytes the program wrote to its terminal.
     Output(Vec<u8>),
     /// One of the extra descriptors given to [`Supervisor::poll`] is readable.
@@ -118,6 +120,11 @@ impl Supervisor {
         self.snapshots.get(&id)
     }
 
+    /// Every snapshot in the registry.
+    pub fn snapshots(&self) -> impl Iterator<Item = (SnapshotId, &SnapshotInfo)> {
+        self.snapshots.iter().map(|(id, s)| (*id, s))
+    }
+
     /// Sends a message to the live process.
     pub fn send(&mut self, msg: &Value) -> Result<()> {
         match self.live.as_mut() {
@@ -143,6 +150,16 @@ impl Supervisor {
             m.extend(extra);
         }
         snap.chan.send(&msg)
+    }
+
+    /// Sends a message to a snapshot (one it answers as it is, without a copy); its answer
+    /// comes as [`Event::SnapshotMessage`].
+    pub fn send_to_snapshot(&mut self, id: SnapshotId, msg: &Value) -> Result<()> {
+        self.snapshots
+            .get_mut(&id)
+            .ok_or(CkptError::NoSnapshot(id))?
+            .chan
+            .send(msg)
     }
 
     /// Removes a snapshot: its process exits when its connection closes.
@@ -276,14 +293,16 @@ impl Supervisor {
                 self.events.push_back(Event::LiveLost);
             }
         }
-        let closed: Vec<SnapshotId> = self
-            .snapshots
-            .iter_mut()
-            .filter_map(|(id, s)| {
-                let _ = s.chan.read_available();
-                s.chan.is_closed().then_some(*id)
-            })
-            .collect();
+        let mut closed = Vec::new();
+        for (id, s) in self.snapshots.iter_mut() {
+            if let Ok(msgs) = s.chan.read_available() {
+                self.events
+                    .extend(msgs.into_iter().map(|m| Event::SnapshotMessage(*id, m)));
+            }
+            if s.chan.is_closed() {
+                closed.push(*id);
+            }
+        }
         for id in closed {
             self.snapshots.remove(&id);
             self.events.push_back(Event::SnapshotLost(id));

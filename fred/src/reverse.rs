@@ -363,10 +363,12 @@ pub fn reverse_watch(
             });
         }
     }
+    let changed_since = dbg.changed_since(&tl.before(before), &probe.watch, &probe.value)?;
     let q = Query {
         floor: probe.watch.frame_depth,
         keep: 1,
         watch: Some(probe.watch),
+        start: changed_since,
         ..Query::default()
     };
     let s = find_last(dbg, tl, before, at_before.as_ref(), &q)?;

@@ -310,16 +310,17 @@ impl Session {
             }
             Err(e) => return Err(e),
         };
-        self.absorb_checkpoints();
         let moved = after.time != before.time;
-        if moved {
-            if self.tl.in_the_past() {
-                // A new branch: the old future's checkpoints may hold states this branch
-                // never reaches (after a change made there).
-                for id in self.tl.drop_after(before.time) {
-                    self.dbg.drop_checkpoint(id);
-                }
+        if moved && self.tl.in_the_past() {
+            // A new branch: the old future's checkpoints may hold states this branch never
+            // reaches (after a change made there). (Before the command's own checkpoints
+            // join the timeline, which are of this branch.)
+            for id in self.tl.drop_after(before.time) {
+                self.dbg.drop_checkpoint(id);
             }
+        }
+        self.absorb_checkpoints();
+        if moved {
             self.tl.record(line, before.time, after.clone());
         }
         if after.kind == StopKind::Stop {

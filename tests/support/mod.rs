@@ -332,6 +332,7 @@ pub struct Fred<'a> {
     input: Option<String>,
     input_pipe: bool,
     raw_script: Option<Vec<u8>>,
+    env: Vec<(String, String)>,
 }
 
 impl<'a> Fred<'a> {
@@ -349,7 +350,14 @@ impl<'a> Fred<'a> {
             input: None,
             input_pipe: false,
             raw_script: None,
+            env: Vec::new(),
         }
+    }
+
+    /// An environment variable for the session (fred passes it on to the program).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     /// A fred-gdb session on `dir/prog` instead (see [`TestDir::c_program`]).
@@ -454,6 +462,7 @@ impl<'a> Fred<'a> {
             None => Stdio::null(),
         };
         cmd.args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(stdin)
             .stdout(fs::File::create(self.dir.path.join("stdout.txt")).expect("stdout file"))
             .stderr(fs::File::create(self.dir.path.join("stderr.txt")).expect("stderr file"));

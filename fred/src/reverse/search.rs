@@ -22,6 +22,9 @@ pub struct Search {
 
 /// Finds the last `q.keep` stops before `before` that match `q`, scanning the stretches
 /// between checkpoints from the newest back, and stopping as soon as enough are found.
+/// Where scans are cheap next to restores ([`Debugger::long_scans`]), each scan after the
+/// first reaches back at least as far as all the scans before it (a scan of several
+/// stretches finds what scans of each would). With `q.start`, the first scan starts there.
 /// `at_before` is where the program stands at `before`, if known: every stretch must end
 /// where the recorded history says, or the scan went off course. A watched expression whose
 /// evaluation did that (side effects) is evaluated in throwaway copies from then on.
@@ -51,7 +54,20 @@ fn search(
     let mut q = q.clone();
     let mut upper = before;
     let mut expect = at_before.cloned();
-    for ck in tl.before(before) {
+    let long = dbg.long_scans();
+    let mut scanned: Time = 0;
+    let cks = tl.before(before);
+    let mut next = q
+        .start
+        .and_then(|s| cks.iter().position(|c| c.time <= s))
+        .unwrap_or(0);
+    while next < cks.len() {
+        let mut i = next;
+        while long && i + 1 < cks.len() && upper.saturating_sub(cks[i].time) < scanned {
+            i += 1;
+        }
+        next = i + 1;
+        let ck = cks[i].clone();
         if ck.time >= upper {
             continue;
         }
@@ -85,6 +101,7 @@ fn search(
         if out.found.len() >= q.keep {
             break;
         }
+        scanned += upper - ck.time;
         upper = ck.time;
         expect = ck.location.clone().map(|location| Landmark {
             location,

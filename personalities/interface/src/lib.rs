@@ -140,6 +140,9 @@ pub struct Query {
     /// Instead of the above: the stops at which this expression's value changes (a match is
     /// the stop whose statement changed it).
     pub watch: Option<Watch>,
+    /// A time the last match is known to lie after: the search's first scan starts at the
+    /// checkpoint there (see [`Debugger::changed_since`]).
+    pub start: Option<Time>,
 }
 
 /// An expression to watch, as [`Debugger::probe`] found it at the current stop.
@@ -302,6 +305,27 @@ pub trait Debugger {
     /// Restores checkpoint `from` and runs silently up to (not including) event `until`,
     /// collecting the last stops that match `query`, from the checkpoint's own event on.
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult>;
+    /// Whether a search whose answer is not in the newest stretches between checkpoints
+    /// should scan several stretches at a time, reaching back each time at least as far as
+    /// it has scanned so far: worth it where restoring a checkpoint costs about as much as
+    /// scanning a stretch. The default: one stretch at a time.
+    fn long_scans(&self) -> bool {
+        false
+    }
+    /// The time of a checkpoint among `cks` (newest first) at which the value of `watch`,
+    /// read there as the checkpoint holds it, without running anything, differs from `now`
+    /// (its value where the search for its last change begins): the change lies after it.
+    /// None when the debugger cannot tell so cheaply; the search then goes back stretch by
+    /// stretch from the newest. (A reverse-watch whose change lies far back starts there.)
+    fn changed_since(
+        &mut self,
+        cks: &[Checkpoint],
+        watch: &Watch,
+        now: &str,
+    ) -> Result<Option<Time>> {
+        let _ = (cks, watch, now);
+        Ok(None)
+    }
     /// Evaluates `expr` at the current stop without side effects on the session, and says
     /// how to watch it; an expression that cannot be watched is [`DebuggerError::Refused`].
     fn probe(&mut self, expr: &str) -> Result<Probe>;

@@ -20,21 +20,28 @@ mod sync;
 pub use classify::classify;
 pub use session::{PdbConfig, PdbSession, ProgramInput};
 
-/// The agent's source files (the Python package `fred_agent`), written to a cache
-/// directory at start.
+/// The agent's source files (the Python package `fred_agent`, and the C of its clock,
+/// which it compiles itself), written to a cache directory at start.
 pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "__init__.py",
     "channel.py",
+    "clock.py",
+    "clock.c",
     "collect.py",
     "debugger.py",
     "files.py",
     "forks.py",
     "frozen.py",
+    "native.py",
     "nondet.py",
+    "peekwait.c",
     "scan.py",
+    "scanhooks.c",
     "settings.py",
     "snapshot.py",
     "stdin.py",
+    "untraced.py",
     "watch.py",
+    "watchhook.c",
     "watchscan.py",
 ];

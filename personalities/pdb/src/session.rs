@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::sync::SyncReader;
 
+mod peek;
 mod stdio;
 mod wait;
 
@@ -90,6 +91,9 @@ pub struct PdbSession {
     max_new: usize,
     lost: Vec<CheckpointId>,
     settings: Value,
+    /// A command of the user's may have changed `settings` since they were last asked for
+    /// (replays and searches do not change them).
+    settings_stale: bool,
     /// What the program read from its terminal: (event time, base64 bytes), in time order.
     input_log: Vec<(Time, Value)>,
     /// Clock and random values the program took: `[time, name, value]`, in time order.
@@ -161,6 +165,7 @@ impl PdbSession {
             max_new: config.max_running_checkpoints.max(2),
             lost: Vec::new(),
             settings: Value::Null,
+            settings_stale: true,
             input_log: Vec::new(),
             value_log: Vec::new(),
             append_log: Vec::new(),
@@ -194,6 +199,7 @@ impl Debugger for PdbSession {
         }
         self.sup.send(&json!({"line": line})).map_err(gone)?;
         self.live_idle = false;
+        self.settings_stale = true;
         // Only a command that may run the program gives it what the user types; a line
         // typed (or pasted) ahead during `break` or `p` is the next command, as under pdb.
         self.typing_to_program = may_read_input(crate::classify(line));
@@ -259,7 +265,8 @@ impl Debugger for PdbSession {
         let then = if from.time == time && from.at_stop {
             json!({})
         } else {
-            json!({"fred": "goto", "time": time})
+            json!({"fred": "goto", "time": time,
+                   "checkpoints": self.checkpoint_times(from.time, time)})
         };
         self.restore(from, then)?;
         let ready = self.wait_ready(out, Show::AfterReplay, None)?;
@@ -269,7 +276,8 @@ impl Debugger for PdbSession {
     }
 
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult> {
-        let then = scan_request(query, until);
+        let mut then = scan_request(query, until);
+        then["checkpoints"] = json!(self.checkpoint_times(from.time, until));
         self.restore(from, then)?;
         let ready = self.wait_ready(&mut Discard, Show::Nothing, None)?;
         self.pos = ready.pos.clone();
@@ -279,6 +287,21 @@ impl Debugger for PdbSession {
                 .map_err(|e| DebuggerError::Failed(format!("bad scan report: {e}"))),
             None => Ok(ScanResult::default()),
         }
+    }
+
+    fn long_scans(&self) -> bool {
+        // A scan costs the agent's clock well under a microsecond an event; a restore,
+        // some milliseconds (two forks, a new connection).
+        true
+    }
+
+    fn changed_since(
+        &mut self,
+        cks: &[Checkpoint],
+        watch: &Watch,
+        now: &str,
+    ) -> Result<Option<Time>> {
+        PdbSession::changed_since(self, cks, watch, now)
     }
 
     fn holds(&mut self, expr: &str) -> Result<(bool, String)> {
@@ -309,6 +332,22 @@ impl Debugger for PdbSession {
 
     fn close(&mut self) {
         self.sup.shutdown();
+    }
+}
+
+impl PdbSession {
+    /// The times of the checkpoints strictly between `after` and `until`, in order: a
+    /// replay or scan that passes one need not checkpoint there again.
+    fn checkpoint_times(&self, after: Time, until: Time) -> Vec<Time> {
+        let mut times: Vec<Time> = self
+            .sup
+            .snapshots()
+            .filter_map(|(_, s)| s.hello["state"]["time"].as_u64())
+            .filter(|t| *t > after && *t < until)
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        times
     }
 }
 

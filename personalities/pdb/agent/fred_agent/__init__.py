@@ -27,7 +27,7 @@ import sys
 import traceback
 
 from .channel import Channel
-from . import collect, files, forks, nondet, stdin
+from . import collect, files, forks, native, nondet, stdin, untraced
 from .debugger import NORMAL, FredPdb
 from .forks import agent_fork
 from .snapshot import _set_pdeathsig
@@ -36,13 +36,12 @@ from .snapshot import _set_pdeathsig
 def _breakpointhook(dbg):
     """breakpoint() and pdb.set_trace() in the program: stop at the caller's next line."""
     def hook(*args, **kwargs):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             if dbg.mode == NORMAL:
                 dbg.set_next(sys._getframe(1))
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
     dbg.hidden_code.add(hook.__code__)
     return hook
 
@@ -133,6 +132,10 @@ def main():
     agent_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sys.path[:] = [p for p in sys.path if p != agent_dir]
     sys.path.insert(0, "")
+    try:
+        clock = native.load()  # before anything forks: a build runs only once
+    except native.Unavailable as e:
+        sys.exit("fred-pdb: %s" % (e,))
 
     holder = Channel(sock_path, {"hello": "holder", "pid": os.getpid()})
     if agent_fork():
@@ -148,7 +151,7 @@ def main():
 
     tty_fd = os.dup(1)
     os.set_inheritable(tty_fd, False)
-    dbg = FredPdb(sock_path, fred_pid, tty_fd)
+    dbg = FredPdb(sock_path, fred_pid, tty_fd, clock)
     dbg.hidden_code |= _import_machinery_code()
     dbg.chan = Channel(sock_path, {"hello": "live", "pid": os.getpid()})
     # fred's Ctrl-C comes as a signal the program does not use, so SIGINT stays the

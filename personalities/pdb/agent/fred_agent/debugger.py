@@ -8,13 +8,13 @@ from time import monotonic  # bound before nondet.install patches the module
 import traceback
 
 from .channel import SockIn, SockOut
+from .clock import FAST, GOTO, NORMAL, SCAN, ClockMixin
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
-from . import collect, nondet, stdin
+from . import collect, nondet, stdin, untraced
 from . import watch as watchlib
 
-NORMAL, GOTO, SCAN = 0, 1, 2
 NEVER = 1 << 62
 SYNC = "\x1b]7779;fred-sync;%d\x07"
 AT_END_ALLOWED = {
@@ -23,10 +23,10 @@ AT_END_ALLOWED = {
 }
 
 
-class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
+class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     """pdb with an event clock, in-process replay and scanning, and fork snapshots."""
 
-    def __init__(self, sock_path, fred_pid, tty_fd):
+    def __init__(self, sock_path, fred_pid, tty_fd, native=None):
         self.sock_path = sock_path
         self.fred_pid = fred_pid
         self.tty_fd = tty_fd
@@ -46,6 +46,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.end_message = ""
         self.end_depth = None
         self.stop_event = ("line", None)
+        self.known_checkpoints = []  # in the stretch being replayed, latest first
         self.scan = None
         self.scan_hook = None
         self.scan_result = None
@@ -61,7 +62,7 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.prompting = False  # at pdb's prompt: the user's commands run, not the program
         self.left_fred = False  # in a child the program forked (see leave_fred)
         self.in_command = False  # a command typed at the prompt is running (see onecmd)
-        self.hidden_code = {FredPdb.sigint_handler.__code__}
+        self.hidden_code = {FredPdb.sigint_handler.__code__, untraced.stop.__code__}
         self.break_lines = {}
         self.threads_warned = False
         # pdb's own SIGINT handler, set for `continue` only, would be the program's SIGINT
@@ -70,6 +71,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         # another path. fred interrupts the program with a signal of its own instead.
         super().__init__(stdin=SockIn(self), stdout=SockOut(self), nosigint=True)
         self.prompt = ""
+        self.window = 0  # a new one each time a replay or scan is set up
+        self.init_clock(native)
 
     # ----- talking to fred -------------------------------------------------------------
 
@@ -80,6 +83,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         collect.release(self)
         self.chan.sock.close()
         self.chan.send = lambda _msg: None
+        if self.clock is not None:
+            self.clock.stop()
+            sys.settrace(None)
         try:
             os.close(self.tty_fd)
         except OSError:
@@ -253,6 +259,10 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def set_mode(self, req, frame, event):
         """Enter the replay fred asked for: a goto to req["time"], or a scan up to
         req["until"] starting at `frame`'s `event`."""
+        self.window += 1
+        # Checkpoints of the recorded history in the stretch: where the replay passes one,
+        # it need not take one (see check).
+        self.known_checkpoints = sorted(req.get("checkpoints") or [], reverse=True)
         if req.get("fred") == "scan":
             self.mode, self.target = SCAN, req["until"]
             self.scan = dict(req)
@@ -264,6 +274,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def do_fred_resume(self, arg):
         """(fred internal) resume execution in the replay mode fred has set."""
         self.reinstall_trace()
+        if self.mode in (GOTO, SCAN):
+            self.open_clock(None, None, None, dispatch=False)
         return 1
 
     # ----- the event clock -------------------------------------------------------------
@@ -310,7 +322,13 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
     def check(self, frame, event, arg):
         """Slow path of the clock: garbage collection, targets reached and automatic
         snapshots."""
+        if self.mode == FAST:
+            # trace_dispatch got an event of a C clock's window (the program switched
+            # tracing off and on again): the C clock counts it, and traces again.
+            self.clock.adopt(frame, event, arg)
+            return
         t = self.t
+        window = self.window
         if t >= self.next_gc:
             self.next_gc = collect.next_time(t)
             collect.collect(self, t)
@@ -319,14 +337,21 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                 self.scan_finish(frame, event)
             self.mode = NORMAL
             self.target = NEVER
+            self.known_checkpoints = []
             self.set_step()
             # A replay does not evaluate watches: take them up afresh here.
             self.rebind_watches(frame)
         elif t >= self.next_auto:
             self.next_auto = t + 4096 if self.auto_ms > 0 else NEVER
             now = monotonic()
+            known = self.known_checkpoints
+            if known and known[-1] <= t:
+                # One was passed since the last check: as good as taking one now.
+                while known and known[-1] <= t:
+                    known.pop()
+                self.last_snapshot_wall = now
             # A replay that has left the recorded path is no place for a checkpoint of it.
-            if (now - self.last_snapshot_wall >= self.auto_ms / 1000.0
+            elif (now - self.last_snapshot_wall >= self.auto_ms / 1000.0
                     and self.diverged is None):
                 resumed = self.snapshot(at_stop=False, frame=frame, event=event)
                 if resumed is not None:
@@ -335,6 +360,9 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
                     if t >= self.target:
                         return self.check(frame, event, arg)
         self.next_check = min(self.next_auto, self.target, self.next_gc)
+        if self.window != window and self.mode in (GOTO, SCAN):
+            # A copy resumed from a snapshot, with a replay or scan to do from here.
+            self.open_clock(frame, event, arg, dispatch=True)
 
     def dispatch_call(self, frame, arg):
         # Keep tracing every frame, so the clock counts every event.
@@ -464,13 +492,12 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         out of the program's time (see hidden_code)."""
         if self.in_command:
             raise KeyboardInterrupt
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             self.message("\nProgram interrupted. (Use 'cont' to resume).")
             self.set_step()
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
     def user_call(self, frame, argument_list):
         self.stop_event = ("call", argument_list)
@@ -495,6 +522,8 @@ class FredPdb(ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.end_kind = kind
         self.end_message = message
         self.prompting = True  # the program is over: whatever runs now is the user's
+        if self.mode == FAST:
+            self.close_clock()
         sys.settrace(None)
         if self.scan is not None:
             self.scan_finish(None)

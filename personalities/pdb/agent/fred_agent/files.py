@@ -12,7 +12,9 @@ Files already open at the checkpoint are handled with the snapshot (see snapshot
 import builtins
 import io
 import os
-import sys
+
+from . import untraced
+from .clock import NORMAL
 
 
 def _note(agent, file):
@@ -22,7 +24,7 @@ def _note(agent, file):
             size = os.stat(path).st_size
         except FileNotFoundError:
             size = 0
-        agent.chan.send({"append": {"time": agent.t, "path": path, "size": size}})
+        agent.chan.send({"append": {"time": agent.now(), "path": path, "size": size}})
     except (OSError, TypeError, ValueError):
         pass
 
@@ -33,25 +35,23 @@ def install(agent):
     real_os_open = os.open
 
     def fred_open(file, mode="r", *args, **kwargs):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
-            if (agent.mode == 0 and not agent.prompting and isinstance(mode, str)
+            if (agent.mode == NORMAL and not agent.prompting and isinstance(mode, str)
                     and "a" in mode and not isinstance(file, int)):
                 _note(agent, file)
             return real_open(file, mode, *args, **kwargs)
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
     def fred_os_open(path, flags, *args, **kwargs):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
-            if agent.mode == 0 and not agent.prompting and flags & os.O_APPEND:
+            if agent.mode == NORMAL and not agent.prompting and flags & os.O_APPEND:
                 _note(agent, path)
             return real_os_open(path, flags, *args, **kwargs)
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
     for f in (fred_open, fred_os_open):
         agent.hidden_code.add(f.__code__)

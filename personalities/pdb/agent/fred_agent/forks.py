@@ -10,6 +10,8 @@ import os
 import sys
 import threading
 
+from . import untraced
+
 _agent_forking = [False]
 
 
@@ -29,12 +31,11 @@ def install(dbg):
 
     def before():
         if not _agent_forking[0]:
-            saved[0] = sys.gettrace()
-            sys.settrace(None)
+            saved[0] = untraced.stop()
 
     def after_in_parent():
         if not _agent_forking[0]:
-            sys.settrace(saved[0])
+            untraced.resume(saved[0])
 
     def after_in_child():
         if not _agent_forking[0]:

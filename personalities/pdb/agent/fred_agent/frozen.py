@@ -36,10 +36,12 @@ BUF_SIZE = 1 << 16
 _buf = ctypes.create_string_buffer(BUF_SIZE) if _libc is not None else None
 
 
-def fork_waiting(sock_path, hello, drop_fd):
+def fork_waiting(sock_path, hello, drop_fd, wait=None):
     """Forks a copy that waits, untouched, on a new connection to fred. This process sends
     the copy's `hello` (with its pid) for it. The copy closes `drop_fd` (this process's own
-    connection) and ignores SIGINT, both from C.
+    connection) and ignores SIGINT, both from C. `wait`, if given, is the C clock's
+    wait_for_fred, which answers fred's peeks without leaving C; else the copy waits in a
+    plain read().
 
     Returns None where libc's fork cannot be called (the caller forks the ordinary way);
     otherwise (pid, None) here, and (0, (socket, first bytes)) in the copy once fred writes
@@ -55,9 +57,12 @@ def fork_waiting(sock_path, hello, drop_fd):
     if pid == 0:
         _close(drop_fd)
         _signal(SIGINT, SIG_IGN)
-        n = _read(fd, buf, BUF_SIZE)
-        while n < 0:  # interrupted by a signal
+        if wait is not None:
+            n = wait(fd, buf)
+        else:
             n = _read(fd, buf, BUF_SIZE)
+            while n < 0:  # interrupted by a signal
+                n = _read(fd, buf, BUF_SIZE)
         if n == 0:
             _libc._exit(0)
         return 0, (sock, buf.raw[:n])

@@ -21,6 +21,8 @@ import random  # noqa: F401  (seeded now, before any checkpoint)
 import sys
 import time
 
+from . import untraced
+
 
 NAMES = (
     (time, "time"), (time, "time_ns"), (time, "monotonic"), (time, "monotonic_ns"),
@@ -50,29 +52,28 @@ def _place(frame):
 
 def _wrap(agent, name, real):
     def replayable(*args):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             if agent.prompting:
                 return real(*args)
             queue = agent.replay_values  # the next value is last
             if queue:
                 when, recorded, value, where = queue[-1]
-                if recorded == name and when == agent.t:
+                if recorded == name and when == agent.now():
                     queue.pop()
                     return decode(value)
                 if agent.mode != 0 and agent.diverged is None:
                     agent.diverged = (
                         "the replay took %s at t=%d %s; the recorded run took %s at t=%d %s"
-                        % (name, agent.t, _place(sys._getframe(1)), recorded, when, where))
+                        % (name, agent.now(), _place(sys._getframe(1)), recorded, when, where))
                 queue.clear()  # off the recorded path
             value = real(*args)
             if agent.mode == 0:
-                agent.value_log.append([agent.t, name, encode(value),
+                agent.value_log.append([agent.now(), name, encode(value),
                                         _place(sys._getframe(1))])
             return value
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
     return replayable
 
 

@@ -6,6 +6,9 @@ from . import watch as watchlib
 from .watchscan import watch_hook
 
 GEN_FLAGS = getattr(bdb, "GENERATOR_AND_COROUTINE_FLAGS", 0x20 | 0x80 | 0x200)
+# The C scans' numbers for events (PyTrace_*), and the bit that says a query names them.
+EVENT_NUMBERS = {"call": 0, "exception": 1, "line": 2, "return": 3, "opcode": 7}
+KINDS_GIVEN = 1 << 31
 
 
 class ScanMixin:
@@ -24,6 +27,22 @@ class ScanMixin:
         if s.get("watch"):
             watchlib.WATCHDOG.start(self.hidden_code)
             self.scan_hook = watch_hook(self, s, frame)
+        elif self.native is not None:
+            self.scan_hook = self.stop_scan(s)
+
+    def stop_scan(self, s):
+        """scan_event in C, for the C clock."""
+        kinds = 0
+        if s.get("kinds") is not None:
+            kinds = KINDS_GIVEN
+            for k in s["kinds"]:
+                kinds |= 1 << EVENT_NUMBERS.get(k, 30)
+        return self.native.StopScan(
+            s=s, d=s["d"], kinds=kinds, depth=s.get("depth"), floor=s.get("floor"),
+            keep=s["keep"], waiting=bool(getattr(self, "_wait_for_mainpyfile", False)),
+            breakpoints=bool(s.get("breakpoints")), gen_flags=GEN_FLAGS,
+            found_at=self.found_at, would_break=self.would_break,
+            break_lines=lambda filename: self.breaks.get(self.canonic(filename)) or None)
 
     def is_step_stop(self, frame, event, arg):
         """Would pdb's `step` stop at this event? (bdb's own rules in step mode.)"""
@@ -83,6 +102,7 @@ class ScanMixin:
         finish = getattr(self.scan_hook, "finish", None)
         if finish is not None:
             finish(frame)
+        if s.get("watch"):
             watchlib.WATCHDOG.stop()
         reached = None
         if frame is not None:

@@ -8,6 +8,7 @@ import sys
 from time import monotonic, sleep  # bound before nondet.install patches the module
 
 from . import files, frozen, nondet
+from . import watch as watchlib
 from .channel import Channel
 from .forks import agent_fork
 
@@ -98,7 +99,8 @@ class SnapshotMixin:
         hello = {"hello": "snapshot", "at_stop": at_stop, "state": here}
         sys.stdout.flush()
         sys.stderr.flush()
-        woken = frozen.fork_waiting(self.sock_path, hello, self.chan.sock.fileno())
+        wait = self.native.wait_for_fred if self.native is not None else None
+        woken = frozen.fork_waiting(self.sock_path, hello, self.chan.sock.fileno(), wait)
         if woken is None:
             pid = agent_fork()
             if pid == 0:
@@ -118,11 +120,15 @@ class SnapshotMixin:
         return None
 
     def snapshot_main(self, chan, offsets, rstate, loop):
-        """The frozen snapshot: wait for resume requests, fork a live copy for each."""
+        """The frozen snapshot: wait for resume requests, fork a live copy for each; answer
+        peeks (the value of a plain global, read as it is here) itself."""
         old_sigint = signal.getsignal(signal.SIGINT)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         while True:
             req = chan.recv()
+            if req.get("fred") == "peek":
+                chan.send({"peek": watchlib.peek(req["watch"])})
+                continue
             if req.get("fred") != "resume":
                 continue
             child = agent_fork()

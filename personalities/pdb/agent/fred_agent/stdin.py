@@ -18,6 +18,8 @@ import io
 import os
 import sys
 
+from . import untraced
+
 
 class ReplayableStdin(io.RawIOBase):
     """A raw reader on fd 0 that logs what it reads and replays a queue first."""
@@ -36,12 +38,11 @@ class ReplayableStdin(io.RawIOBase):
     def readinto(self, buf):
         # Untraced, so that reading from the queue and from the terminal take the same
         # (zero) events: the program's time must not depend on where input comes from.
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             return self.read_untraced(buf)
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
     def read_untraced(self, buf):
         agent = self.agent
@@ -61,7 +62,7 @@ class ReplayableStdin(io.RawIOBase):
                     pass
         else:
             data = os.read(0, len(buf))
-            agent.chan.send({"input": {"time": agent.t,
+            agent.chan.send({"input": {"time": agent.now(),
                                        "data": base64.b64encode(data).decode()}})
         buf[: len(data)] = data
         return len(data)
@@ -76,12 +77,11 @@ class UntracedStdin:
         self._agent = agent
 
     def _untraced(self, method, *args):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             return getattr(self._inner, method)(*args)
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
     def read(self, *args):
         return self._untraced("read", *args)

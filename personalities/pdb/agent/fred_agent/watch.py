@@ -13,11 +13,16 @@ import os
 import select
 import signal
 import sys
+import types
 
+from . import untraced
 from .forks import agent_fork
 
 IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), frozenset)
+PLAIN = (int, float, complex, str, bytes, bool, type(None))  # their repr runs no code
 EVAL_LIMIT_S = 2
+MISSING = object()
+CO_OPTIMIZED = 0x1  # a function's frame (its locals are not a namespace dict)
 
 
 class Stuck(BaseException):
@@ -46,8 +51,7 @@ class Watchdog:
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
     def tick(self, signum, frame):
-        previous = sys.gettrace()
-        sys.settrace(None)
+        previous = untraced.stop()
         try:
             if self.running and self.seq == self.seen:
                 self.ticks += 1
@@ -58,7 +62,7 @@ class Watchdog:
                 self.seen = self.seq
                 self.ticks = 0
         finally:
-            sys.settrace(previous)
+            untraced.resume(previous)
 
 
 WATCHDOG = Watchdog()
@@ -186,6 +190,12 @@ class Watch:
             return self.value_isolated(frame)
         return self.value_here(frame)
 
+    def bare_name(self):
+        """The name, if the expression is a bare name (looked up without evaluating code)
+        and evaluated here (not in a throwaway copy)."""
+        body = ast.parse(self.expr.strip(), mode="eval").body
+        return body.id if isinstance(body, ast.Name) and not self.isolated else None
+
     def evaluator(self):
         """value_in as a single function for the hot loop of a search: the steps of
         value_here and comparable without the calls between them (each call is a good part
@@ -276,14 +286,50 @@ def from_spec(spec):
     return w
 
 
+def peek(spec):
+    """The value of a watch (as fred's spec of it) shown as probe shows it, when it is a
+    global bare name whose value can be read without running any code: from the module's
+    dict (or the builtins), a plain value. None when it cannot be read that way. A snapshot
+    answers this for fred as it is, without a copy of itself."""
+    try:
+        body = ast.parse(spec["expr"].strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if spec.get("local") or spec.get("isolated") or not isinstance(body, ast.Name):
+        return None
+    module = sys.modules.get(spec.get("module") or "__main__")
+    if type(module) is not types.ModuleType:
+        return None
+    g = module.__dict__
+    v = g.get(body.id, MISSING)
+    if v is MISSING:
+        b = g.get("__builtins__", MISSING)
+        if type(b) is types.ModuleType:
+            b = b.__dict__
+        if type(b) is not dict:
+            return None  # eval would find builtins some other way
+        v = b.get(body.id, UNDEFINED)
+    if v is not UNDEFINED and type(v) not in PLAIN:
+        return None
+    text = safe_repr(v)
+    return text if len(text) < 60000 else None  # (probe cuts longer ones)
+
+
 def probe(expr, frame, depth):
     """Evaluate `expr` in `frame` in a throwaway fork (so side effects and endless loops
-    cannot touch the session). Returns a dict for fred: the value shown and the scope, or
-    an error."""
+    cannot touch the session), or, for a plain global value, read it here (peek). Returns a
+    dict for fred: the value shown and the scope, or an error."""
     try:
         w = Watch(expr, frame, depth)
     except SyntaxError as e:
         return {"error": "invalid expression %r: %s" % (expr, e.msg)}
+    if not w.local and (frame is None or frame.f_code.co_flags & CO_OPTIMIZED
+                        or frame.f_locals is frame.f_globals):
+        # In a module or function frame a global name is looked up in the module: no copy
+        # is needed to read it (a class body's namespace comes first, so that one forks).
+        value = peek(w.spec())
+        if value is not None:
+            return {"value": value, "watch": w.spec()}
     r, wr = os.pipe()
     pid = agent_fork()
     if pid == 0:

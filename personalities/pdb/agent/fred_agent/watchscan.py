@@ -26,6 +26,8 @@ def watch_hook(agent, s, frame0):
         while f is not None and fd > wdepth:
             f, fd = f.f_back, fd - 1
         wframe = f if fd == wdepth else None
+    if agent.native is not None:
+        return native_hook(agent, s, w, d, wframe, evaluate)
 
     def changed(before, value):
         hit = agent.found_at(before[1])
@@ -101,3 +103,29 @@ def watch_hook(agent, s, frame0):
 
     hook.finish = finish
     return hook
+
+
+def native_hook(agent, s, w, d, wframe, evaluate):
+    """The same hook in C (watchhook.c), for the C clock; it calls back only at changes,
+    at a frame's entry and for values that are not plain immutable ones."""
+    from .scan import GEN_FLAGS
+
+    def changed(at, old, new):
+        hit = agent.found_at(at)
+        hit["old"] = watchlib.show(old)
+        hit["new"] = watchlib.show(new)
+        return hit
+
+    def stuck(t):
+        agent.watch_stuck(s, w.expr, agent.t if t is None else t)
+
+    name = w.bare_name()
+    g = None
+    if name is not None and not w.local:
+        g = w.module_globals or w.globals()
+    return agent.native.WatchScan(
+        s=s, d=d, local=w.local, wdepth=w.depth, floor=s.get("floor"), wframe=wframe,
+        name=name, globals=g, evaluate=evaluate, changed=changed, entry_of=agent.found_at,
+        same=watchlib.same, comparable=watchlib.comparable, stuck=stuck,
+        stuck_type=watchlib.Stuck, undefined=watchlib.UNDEFINED,
+        waiting=bool(getattr(agent, "_wait_for_mainpyfile", False)), gen_flags=GEN_FLAGS)

@@ -305,9 +305,10 @@ impl PdbSession {
     /// The debugger settings (breakpoints, aliases) of the live process, to carry over to
     /// a restored copy; the last known ones if the live process cannot answer.
     pub(super) fn current_settings(&mut self) -> Value {
-        if self.sup.live_pid().is_some() && self.live_idle {
+        if self.settings_stale && self.sup.live_pid().is_some() && self.live_idle {
             if let Ok(r) = self.request(json!({"fred": "settings"})) {
                 self.settings = r["settings"].clone();
+                self.settings_stale = false;
             }
         }
         self.settings.clone()

@@ -10,7 +10,6 @@ that saw it, to learn which frame wrote, and so the statement that made the chan
 """
 
 import re
-import struct
 
 import gdb
 
@@ -18,7 +17,7 @@ import fred_gdb_events as ev
 from fred_gdb import frame_base
 from fred_gdb_find import (KEEP_WINDOW, Stretch, cut, last_hit_in, last_stop_in, read_stops,
                            restore_again, stack_bases, until_of, window)
-from fred_gdb_native import FAULTED, LAST_CHANGE, LAST_ENTRY, NEG_S, UNREADABLE
+from fred_gdb_native import LAST_CHANGE, LAST_ENTRY, NEG_S, read_chain
 from fred_gdb_watch import Changes, Watcher
 
 TOKEN = re.compile(r"\s*(->|[A-Za-z_]\w*|\d+|0x[0-9a-fA-F]+|[.\[\]*()])")
@@ -34,20 +33,7 @@ class Chain:
 
     def read(self):
         """The value now, as the watch code reads it (sentinels for what it cannot)."""
-        inferior = gdb.selected_inferior()
-        addr = self.start
-        try:
-            for k, step in enumerate(self.steps):
-                if step[0] == "deref":
-                    addr = struct.unpack("<Q", bytes(inferior.read_memory(addr, 8)))[0]
-                    if addr == 0:
-                        return UNREADABLE + k
-                else:
-                    addr += step[1]
-            raw = bytes(inferior.read_memory(addr, self.size))
-        except gdb.MemoryError:
-            return FAULTED
-        return int.from_bytes(raw, "little")
+        return read_chain(self.start, self.steps, self.size)
 
 
 def tokens(expr):

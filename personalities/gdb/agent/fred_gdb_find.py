@@ -21,7 +21,8 @@ import gdb
 import fred_gdb_events as ev
 from fred_gdb import emit, frame_base, newest
 from fred_gdb_native import LAST_ENTRY, LAST_F, NEG_F, NEG_S, RING
-from fred_gdb_scan import Run, Stop
+from fred_gdb_scan import Run
+from fred_gdb_stops import Stop
 
 KEEP_WINDOW = 512
 

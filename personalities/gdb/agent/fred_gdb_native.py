@@ -472,20 +472,7 @@ class NativeClock:
 
     def read_watched(self):
         """The watched value now, as the watch code reads it."""
-        start, steps, size = self.watching
-        inferior = gdb.selected_inferior()
-        addr = start
-        try:
-            for k, step in enumerate(steps):
-                if step[0] == "deref":
-                    addr = struct.unpack("<Q", bytes(inferior.read_memory(addr, 8)))[0]
-                    if addr == 0:
-                        return UNREADABLE + k
-                else:
-                    addr += step[1]
-            return int.from_bytes(bytes(inferior.read_memory(addr, size)), "little")
-        except gdb.MemoryError:
-            return FAULTED
+        return read_chain(*self.watching)
 
     def note_hit(self, c, pc, base):
         """Notes a hit counted outside the stubs: in the ring, and for the watch."""
@@ -516,3 +503,22 @@ class NativeClock:
                 out.append((c + j, self.pcs[ident[0]], base[0]))
             c += n
         return out
+
+
+def read_chain(start, steps, size):
+    """The value at the end of a chain of memory (a start address; steps that add an
+    offset or follow a pointer) as the watch code reads it: UNREADABLE + k where the k-th
+    pointer followed is null, FAULTED where memory cannot be read."""
+    inferior = gdb.selected_inferior()
+    addr = start
+    try:
+        for k, step in enumerate(steps):
+            if step[0] == "deref":
+                addr = struct.unpack("<Q", bytes(inferior.read_memory(addr, 8)))[0]
+                if addr == 0:
+                    return UNREADABLE + k
+            else:
+                addr += step[1]
+        return int.from_bytes(bytes(inferior.read_memory(addr, size)), "little")
+    except gdb.MemoryError:
+        return FAULTED

@@ -43,6 +43,10 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
         include_str!("../agent/fred_gdb_scan.py"),
     ),
     (
+        "fred_gdb_stops.py",
+        include_str!("../agent/fred_gdb_stops.py"),
+    ),
+    (
         "fred_gdb_find.py",
         include_str!("../agent/fred_gdb_find.py"),
     ),

@@ -102,6 +102,33 @@ fn run_again_goes_to_the_start_and_on_to_the_first_breakpoint() {
     assert!(run[6].output.contains("t=1.0 "), "{}", run[6].output);
 }
 
+#[test]
+fn a_temporary_breakpoints_stop_is_a_place_in_history() {
+    let dir = TestDir::new("gdb-cmd-tbreak");
+    let src = dir.c_program(LOOP);
+    let run = Fred::new(&dir).gdb().run(&[
+        "tbreak 5",
+        "run",
+        "tbreak 8",
+        "continue",
+        "reverse-step",
+        "p i",
+        "fred-goto 1",
+        "p i",
+        "fred-goto 2",
+        "p g",
+    ]);
+    run[1].assert_at(&src, 5, "main");
+    run[3].assert_at(&src, 8, "main");
+    // Both stops are entries of the history, though gdb deleted their breakpoints.
+    run[4].assert_at(&src, 4, "main");
+    run[5].assert_value("$1 = 4"); // (before the last i++)
+    run[6].assert_at(&src, 5, "main");
+    run[7].assert_value("$2 = 0");
+    run[8].assert_at(&src, 8, "main");
+    run[9].assert_value("$3 = 5");
+}
+
 const CALLS: &str = r#"int depth(int n) { return n == 0 ? 0 : 1 + depth(n - 1); }
 
 int main(void) {

@@ -170,6 +170,13 @@ class Program:
         return sal.symtab is not None and fullname(sal.symtab) in self.sources
 
 
+class StoppedAt:
+    """The user's breakpoint or watchpoint a command stopped at, as it was then."""
+
+    def __init__(self, number, kind, condition):
+        self.number, self.type, self.condition = number, kind, condition
+
+
 class Agent:
     def __init__(self):
         self.epoch = 0
@@ -214,7 +221,9 @@ class Agent:
         if isinstance(event, gdb.BreakpointEvent):
             bps = [b for b in event.breakpoints if b.number > 0]
             if bps:
-                self.stop_info = ("bp", bps[0])
+                # (Read now: a temporary breakpoint is gone by the prompt.)
+                b = bps[0]
+                self.stop_info = ("bp", StoppedAt(b.number, b.type, b.condition))
             elif self.exit_bp is not None and any(b is self.exit_bp for b in event.breakpoints):
                 self.stop_info = ("exit", None)
             else:
@@ -369,6 +378,7 @@ class Agent:
             pos["recipe"] = self.recipe
             self.recipe = None
         except Exception as e:  # never lose the prompt
+            log_failure()
             pos = {"time": self.time(), "kind": "stop", "location": None, "error": str(e)}
         return MARK + "prompt;" + json.dumps(pos) + BEL + "(gdb) "
 

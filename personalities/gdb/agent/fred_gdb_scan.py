@@ -57,6 +57,9 @@ class Run:
         self.reached_end = False
         self.at_target = False
         self.on_hit = None  # walking: called with (counter value, pc) at every hit
+        # Natively, to look at every hit with the program stopped there (the run traps at
+        # each): called with (counter value, original pc).
+        self.each_hit = None
         self.counted = False  # the hit the run stands at is counted already
         self.counted_at = None
         self.resumed_at = None  # the pc the run was moved to, to go on from
@@ -194,6 +197,8 @@ class Run:
                 goal = mark if goal is None else min(goal, mark)
                 if near is not None and near > self.here():
                     goal = min(goal, near)
+            if self.each_hit is not None and self.clock is not None:
+                goal = self.counter() + 1 if goal is None else min(goal, self.counter() + 1)
             self.target = goal
             neg = -goal if goal is not None else 0
             if self.forks is not None and self.forks.saved is not None:
@@ -238,6 +243,8 @@ class Run:
                 if target is not None and c == target:
                     self.agent.epoch, self.agent.k = self.time_of(c)
                     return True
+                if self.each_hit is not None:
+                    self.each_hit(c, newest().pc())
                 if time.monotonic() - started < every / 4:
                     step *= 4
                 if c == near:

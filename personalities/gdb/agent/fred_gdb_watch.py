@@ -56,6 +56,7 @@ class Watcher:
         self.ops = ops
         self.agent = ops.agent
         self.expr = w["expr"]
+        self.calls = bool(w.get("calls"))
         self.base = w.get("base")
         self.run = None
         self.prev = None
@@ -81,11 +82,19 @@ class Watcher:
             if frame is None:
                 return None
             frame.select()
+            # A function the expression calls runs the program's original code, not the
+            # stubs, which would count its lines as the program's.
+            clock = self.agent.clock
+            unpatch = self.calls and clock is not None and clock.patched
+            if unpatch:
+                clock.set_patched(False)
             try:
                 return str(gdb.parse_and_eval(self.expr))
             except gdb.error as e:
                 return "<%s>" % str(e).rstrip(".")
             finally:
+                if unpatch:
+                    clock.set_patched(True)
                 gdb.newest_frame().select()
         finally:
             self.agent.evaluating = False
@@ -245,6 +254,8 @@ def walking(ops, req):
         state["last_at_depth"][d] = here
 
     def on_hit(c, pc):
+        """At every hit: True to be evaluated once the program is stopped (walking with
+        breakpoints, where gdb cannot call functions from inside one)."""
         r = state["run"]
         base = frame_base(gdb.newest_frame())
         while stack and stack[-1] < base:
@@ -256,15 +267,18 @@ def walking(ops, req):
         epoch, k = r.time_of(c)
         h = ev.Hit(epoch, k, pc, base, event=True)
         h.depth = len(stack)
-        if calls:
+        if calls and r.clock is None:
             state["pending"] = h
-            return True  # evaluated once stopped (gdb cannot call functions from here)
+            return True
         at_stop(h)
         return False
 
     def prepare(r):
         state["run"] = r
-        r.on_hit = on_hit
+        if r.clock is not None:
+            r.each_hit = on_hit
+        else:
+            r.on_hit = on_hit
         stack.extend(stack_bases(ops))
         frame = newest()
         start = r.epochs[0][3]
@@ -272,7 +286,7 @@ def walking(ops, req):
             steps.stop_at(((start.location or {}).get("file"), (start.location or {})
                            .get("line")), frame_base(frame))
             start.depth = len(stack)
-            if calls:
+            if calls and r.clock is None:
                 state["pending"] = start
             else:
                 at_stop(start)
@@ -285,7 +299,7 @@ def walking(ops, req):
     s_run = s.run
     result_run = None
     try:
-        result_run = s_run(native=False, prepare=lambda r: (prepare(r), setattr(
+        result_run = s_run(prepare=lambda r: (prepare(r), setattr(
             r, "on_pause", on_pause)))
     finally:
         if result_run is not None:

@@ -75,6 +75,9 @@ pub struct Session {
     checkpoint_cost: std::time::Duration,
     /// What the last command (other than `fred-expect`) printed, for `fred-expect output`.
     last_output: String,
+    /// Why the debugger refused the first checkpoint, once said (each later stop tries
+    /// again, and says so only if the reason changes).
+    refusal: Option<String>,
 }
 
 impl Session {
@@ -112,6 +115,7 @@ impl Session {
             last_checkpoint: std::time::Instant::now(),
             checkpoint_cost: std::time::Duration::ZERO,
             last_output: String::new(),
+            refusal: None,
         })
     }
 
@@ -124,7 +128,12 @@ impl Session {
                 out.debugger(HELP);
                 return Reply::default();
             }
-            _ => return Reply::error("The program is not being run."),
+            _ => {
+                return Reply::error(match &self.refusal {
+                    Some(why) => format!("No time travel in this run: {why}"),
+                    None => "The program is not being run.".into(),
+                })
+            }
         }
         if self.dbg.classify(line) == CommandClass::Quit {
             return Reply {
@@ -172,7 +181,13 @@ impl Session {
                     self.started = true;
                     self.last_checkpoint = std::time::Instant::now();
                 }
-                Err(e) => out.debugger(&format!("fred: no time travel: {e}\n")),
+                Err(e) => {
+                    let why = e.to_string();
+                    if self.refusal.as_ref() != Some(&why) {
+                        out.debugger(&format!("fred: no time travel: {why}\n"));
+                        self.refusal = Some(why);
+                    }
+                }
             }
         }
         Reply::default()

@@ -68,11 +68,37 @@ def checkpoint_numbers():
     return nums, live
 
 
+def delete_checkpoints(numbers):
+    """Deletes gdb's checkpoints `numbers` and collects their deaths. gdb, their tracer, is
+    told of a death only when it next waits for the program: it is told now, so that their
+    parent (fred, for copies whose first parent is gone) can reap them at once rather than
+    leave a zombie for as long as the user stays at the prompt."""
+    pids = checkpoint_pids()
+    dead = []
+    for n in numbers:
+        try:
+            run_quietly("delete checkpoint %d" % n)
+            dead.append(pids.get(n))
+        except gdb.error:
+            pass
+    deadline = time.monotonic() + 1.0
+    for pid in [p for p in dead if p]:
+        while True:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG | WALL)
+            except ChildProcessError:
+                break
+            if done or time.monotonic() > deadline:
+                break
+            time.sleep(0.001)
+
+
 class Ops:
     def __init__(self, agent):
         self.agent = agent
         agent.user_bps = []
         self.spent = []  # gdb numbers of process copies no longer needed
+        self.checkpoint_failure = None  # why gdb could not checkpoint (it will not again)
         self.last_stop = []  # the breakpoints the program last stopped at
         gdb.events.stop.connect(self._on_stop)
         self.last_signal = None
@@ -94,7 +120,15 @@ class Ops:
                 "cannot checkpoint a multi-threaded program (%d threads); fred-gdb goes on "
                 "as plain gdb, and reverse commands use earlier checkpoints" % threads)
         before, _ = checkpoint_numbers()
-        run_quietly("checkpoint")
+        if self.checkpoint_failure:
+            raise gdb.GdbError(self.checkpoint_failure)
+        try:
+            run_quietly("checkpoint")
+        except gdb.error as e:
+            # gdb keeps the copy it could not finish, and cannot delete it: no more tries,
+            # each of which would leave one more process.
+            self.checkpoint_failure = str(e)
+            raise gdb.GdbError(self.checkpoint_failure) from e
         after, _ = checkpoint_numbers()
         new = sorted(set(after) - set(before))
         if not new:
@@ -123,36 +157,16 @@ class Ops:
         return fresh
 
     def tidy(self, _req):
-        """Deletes the process copies restores left behind. gdb, their tracer, is told of
-        their deaths only when it next waits for the program: it is told now, so that
-        their parent (fred, for copies whose first parent is gone) can reap them."""
+        """Deletes the process copies restores left behind."""
         _, live = checkpoint_numbers()
-        pids = checkpoint_pids()
-        dead = []
-        for n in self.spent:
-            if n != live:
-                try:
-                    run_quietly("delete checkpoint %d" % n)
-                    dead.append(pids.get(n))
-                except gdb.error:
-                    pass
+        delete_checkpoints([n for n in self.spent if n != live])
         self.spent = []
-        deadline = time.monotonic() + 0.05
-        for pid in [p for p in dead if p]:
-            while True:
-                try:
-                    done, _ = os.waitpid(pid, os.WNOHANG | WALL)
-                except ChildProcessError:
-                    break
-                if done or time.monotonic() > deadline:
-                    break
-                time.sleep(0.001)
         return {}
 
     def drop(self, req):
         _, live = checkpoint_numbers()
         if req["gdb"] not in (0, live):
-            run_quietly("delete checkpoint %d" % req["gdb"])
+            delete_checkpoints([req["gdb"]])
         return {}
 
     # ---- replays and scans -----------------------------------------------------------
@@ -274,11 +288,13 @@ class Ops:
             agent.resumed = False
             try:
                 start = dict(self.checkpoint({}), time=agent.time(), location=agent.location())
-            except gdb.GdbError as e:
-                gdb.write("fred: no time travel: %s\n" % e)
-                return {}
+            except gdb.GdbError:
+                # The run goes on as under plain gdb; fred tries again at the first stop
+                # and says why there is no time travel.
+                start = None
         finally:
             agent.busy = False
+        reply = {"start": start} if start else {}
         pc = newest().pc()
         user_bp_here = any(
             b.enabled and any(loc.address == pc for loc in (b.locations or []))
@@ -286,9 +302,9 @@ class Ops:
         if word == "start" or user_bp_here:
             if not user_bp_here:
                 gdb.execute("frame", from_tty=True)
-            return {"start": start}
+            return reply
         gdb.execute("continue", to_string=False)
-        return {"start": start}
+        return reply
 
     def user(self, req):
         """A command the user typed, run as if typed at gdb's prompt; an error is shown as

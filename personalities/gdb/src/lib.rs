@@ -14,11 +14,13 @@ mod classify;
 mod markers;
 mod session;
 mod terminal;
+mod xstate;
 
 pub use classify::classify;
 pub use session::{GdbConfig, GdbSession};
 
-/// The agent's source files, written to a cache directory at start and loaded by gdb.
+/// The agent's source files, written to a cache directory at start and loaded by gdb (and
+/// the library gdb preloads on some CPUs, see [`xstate`]).
 pub const AGENT_FILES: &[(&str, &str)] = &[
     ("fred_gdb.py", include_str!("../agent/fred_gdb.py")),
     ("fred_gdb_ops.py", include_str!("../agent/fred_gdb_ops.py")),
@@ -54,6 +56,7 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
         "fred_gdb_watch.py",
         include_str!("../agent/fred_gdb_watch.py"),
     ),
+    ("fred_xstate.c", include_str!("../agent/fred_xstate.c")),
 ];
 
 #[cfg(test)]

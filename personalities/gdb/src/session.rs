@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::markers::MarkerReader;
 use crate::terminal::ProgramTerminal;
+use crate::xstate;
 
 mod exchange;
 
@@ -118,7 +119,8 @@ impl GdbSession {
         args.push("--args".into());
         args.push(config.program.clone().into());
         args.extend(config.args.iter().map(OsString::from));
-        let (pty, pid) = Pty::spawn(&config.gdb, &args, &[])
+        let env = preload_env(&dir, &mut args, out);
+        let (pty, pid) = Pty::spawn(&config.gdb, &args, &env)
             .map_err(|e| DebuggerError::Gone(format!("cannot start gdb: {e}")))?;
         let mut s = GdbSession {
             pty,
@@ -441,6 +443,40 @@ impl Drop for GdbSession {
     fn drop(&mut self) {
         kill_session(self.pid);
     }
+}
+
+/// The environment gdb needs on a CPU whose registers gdb 13 cannot write ([`xstate`]):
+/// the library preloaded into gdb, and (in `args`) the program's own environment as it
+/// was, so that the program does not load it too.
+fn preload_env(
+    dir: &std::path::Path,
+    args: &mut Vec<OsString>,
+    out: &mut dyn Output,
+) -> Vec<(String, String)> {
+    if !xstate::needed() {
+        return Vec::new();
+    }
+    let lib = match xstate::library(dir) {
+        Ok(lib) => lib,
+        Err(why) => {
+            out.debugger(&format!(
+                "fred: this gdb cannot write registers on this CPU (AMX), so calls and \
+                 checkpoints will fail; the library that fixes it: {why}\n"
+            ));
+            return Vec::new();
+        }
+    };
+    let theirs = std::env::var("LD_PRELOAD").ok().filter(|p| !p.is_empty());
+    let mut preload = lib.to_string_lossy().into_owned();
+    let program_env = match &theirs {
+        Some(p) => {
+            preload = format!("{preload}:{p}");
+            format!("set environment LD_PRELOAD={p}")
+        }
+        None => "unset environment LD_PRELOAD".to_string(),
+    };
+    args.splice(0..0, ["-iex".into(), program_env.into()]);
+    vec![("LD_PRELOAD".into(), preload)]
 }
 
 /// Kills gdb and every process of its terminal session: the program, gdb's checkpoint

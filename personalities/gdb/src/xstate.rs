@@ -1,0 +1,78 @@
+//! gdb 13 on CPUs with AMX: the register writes it cannot make, completed by a library
+//! preloaded into gdb (`agent/fred_xstate.c`, built once with the machine's C compiler).
+//!
+//! Without it, on such a CPU, every call of a function from gdb, every `checkpoint` and
+//! every `restart` fails ("Couldn't write extended state status: Bad address"): no time
+//! travel at all, and no `print f(x)` either. Newer gdbs write the whole area themselves;
+//! the library then passes their writes through unchanged.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The largest XSAVE area gdb 13 knows (x87, SSE, AVX, AVX-512 and PKRU state), in bytes.
+const GDB_KNOWN_XSAVE_SIZE: u32 = 2696;
+
+/// The library's source in the installed agent, and the library built from it.
+const SOURCE: &str = "fred_xstate.c";
+const LIBRARY: &str = "fred_xstate.so";
+
+/// Whether this CPU's register state is larger than gdb 13 can write.
+pub fn needed() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("xsave") {
+            return false;
+        }
+        // CPUID leaf 0xD exists on every CPU with XSAVE; its EBX is the size of the XSAVE
+        // area of the state the kernel has enabled.
+        let leaf = std::arch::x86_64::__cpuid_count(0xd, 0);
+        leaf.ebx > GDB_KNOWN_XSAVE_SIZE
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// The library for gdb to preload, built in the agent's directory `dir` if it is not there
+/// yet; the reason when it cannot be built.
+pub fn library(dir: &Path) -> Result<PathBuf, String> {
+    let lib = dir.join(LIBRARY);
+    if lib.exists() {
+        return Ok(lib);
+    }
+    let tmp = dir.join(format!("{LIBRARY}.{}", std::process::id()));
+    let mut errors = Vec::new();
+    let compilers = std::env::var("CC")
+        .ok()
+        .into_iter()
+        .chain(["cc".into(), "gcc".into()]);
+    for cc in compilers {
+        let built = Command::new(&cc)
+            .args(["-O2", "-shared", "-fPIC", "-o"])
+            .arg(&tmp)
+            .arg(dir.join(SOURCE))
+            .arg("-ldl")
+            .stdin(Stdio::null())
+            .output();
+        match built {
+            Ok(o) if o.status.success() => {
+                return match std::fs::rename(&tmp, &lib) {
+                    Ok(()) => Ok(lib),
+                    Err(e) => Err(format!("cannot install {}: {e}", lib.display())),
+                };
+            }
+            Ok(o) => errors.push(format!(
+                "{cc}: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("failed")
+            )),
+            Err(e) => errors.push(format!("{cc}: {e}")),
+        }
+    }
+    let _ = std::fs::remove_file(&tmp);
+    Err(format!(
+        "no C compiler could build it ({})",
+        errors.join("; ")
+    ))
+}

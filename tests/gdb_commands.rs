@@ -157,3 +157,56 @@ fn a_call_from_gdb_that_faults_is_undone_and_time_travel_goes_on() {
     run[5].assert_at(&src, 6, "main");
     run[6].assert_value("$1 = 3");
 }
+
+const ENVIRONMENT: &str = r#"#include <stdio.h>
+#include <stdlib.h>
+
+int twice(int n) { return 2 * n; }
+
+int main(void) {
+    const char *p = getenv("LD_PRELOAD");
+    printf("preload=[%s]\n", p ? p : "none");
+    int r = twice(21);
+    return r == 42 ? 0 : 1;
+}
+"#;
+
+/// The program's environment is the user's, whatever fred gives gdb itself (on some
+/// CPUs a library preloaded into gdb), and calls and checkpoints work.
+#[test]
+fn the_program_has_the_users_environment_and_calls_and_checkpoints_work() {
+    let dir = TestDir::new("gdb-cmd-env");
+    let src = dir.c_program(ENVIRONMENT);
+    let commands = [
+        "break 9",
+        "run",
+        "p twice(4)",
+        "next",
+        "reverse-next",
+        "p r",
+    ];
+    let run = Fred::new(&dir).gdb().run(&commands);
+    assert!(run[1].output.contains("preload=[none]"), "{:#?}", run[1]);
+    run[1].assert_at(&src, 9, "main");
+    run[2].assert_value("$1 = 8");
+    run[4].assert_at(&src, 9, "main");
+
+    // A library of the user's own, preloaded into the program as under plain gdb.
+    let lib = dir.path.join("empty.so");
+    let built = std::process::Command::new("gcc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .args(["-x", "c", "/dev/null"])
+        .output()
+        .expect("run gcc");
+    assert!(built.status.success(), "{built:?}");
+    let lib = lib.to_str().unwrap();
+    let run = Fred::new(&dir).gdb().env("LD_PRELOAD", lib).run(&commands);
+    assert!(
+        run[1].output.contains(&format!("preload=[{lib}]")),
+        "{:#?}",
+        run[1]
+    );
+    run[2].assert_value("$1 = 8");
+    run[4].assert_at(&src, 9, "main");
+}

@@ -84,6 +84,33 @@ fn reverse_step_retraces_gdbs_step_through_recursion_on_one_line_and_returns_ont
     assert_round_trip("step", "reverse-step", 60, &["--checkpoint-interval", "1"]);
 }
 
+/// A checkpoint at every stop: each step back searches only the stretch from the stop
+/// before, which may begin inside a callee (fib's recursion), where a return into the
+/// middle of the caller's line must still be read as gdb reads it.
+#[test]
+fn reverse_step_retraces_step_when_each_search_begins_at_the_stop_before() {
+    let dir = TestDir::new("gdb-exact-ck-each");
+    dir.c_program(TRICKY);
+    let n = 60;
+    let mut commands = vec!["break main", "run"];
+    for _ in 0..n {
+        commands.extend(["step", "fred-checkpoint"]);
+    }
+    commands.extend(times("reverse-step", n));
+    let run = Fred::new(&dir).gdb().run(&commands);
+    for i in 0..commands.len() {
+        run[i].assert_ok();
+    }
+    let at = |i: usize| run[i].pos();
+    // The stops before each step: `run`'s, then every step's but the last.
+    let there: Vec<Pos> = std::iter::once(at(1))
+        .chain((1..n).map(|i| at(2 * i)))
+        .collect();
+    let mut back: Vec<Pos> = (2 * n + 2..3 * n + 2).map(at).collect();
+    back.reverse();
+    assert_eq!(there, back, "reverse-step must retrace step exactly");
+}
+
 #[test]
 fn reverse_next_retraces_gdbs_next() {
     assert_round_trip("next", "reverse-next", 25, &[]);

@@ -147,12 +147,31 @@ class Run:
 
     def begin(self, epoch, k):
         """The run stands at (epoch, k), where it was restored."""
-        self.start_state = self.agent.steps_at.get((epoch, k)) if k > 0 else None
+        self.start_state = self.agent.steps_at.get((epoch, k)) if k > 0 else self.stack_state()
         self.set_counter(0)
         self.counted = False
         self.origin = -k + (1 if self.at_entry() else 0)
         self.agent.epoch, self.agent.k = epoch, k
         self.note_epoch(epoch, k == 0)
+
+    def stack_state(self):
+        """What the stepping rules know at a stop, read off the stack: the line each of the
+        program's frames stands at (a caller's, the line of its call), so that a return
+        into the middle of a caller's line is read as gdb's step reads it, even when the
+        run begins in the callee."""
+        lines = {}
+        innermost = None
+        for frame in self.ops.own_frames():
+            loc = self.agent.location(frame)
+            if loc is None:
+                continue
+            base = frame_base(frame)
+            lines[base] = (loc["file"], loc["line"])
+            if innermost is None:
+                innermost = base
+        if innermost is None:
+            return None
+        return (lines[innermost], innermost, lines)
 
     def note_epoch(self, epoch, at_start):
         """Notes the epoch now entered (`at_start`: the run stands at its start, a stop):

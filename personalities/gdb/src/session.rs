@@ -466,14 +466,15 @@ fn preload_env(
             return Vec::new();
         }
     };
-    let theirs = std::env::var("LD_PRELOAD").ok().filter(|p| !p.is_empty());
     let mut preload = lib.to_string_lossy().into_owned();
-    let program_env = match &theirs {
-        Some(p) => {
-            preload = format!("{preload}:{p}");
-            format!("set environment LD_PRELOAD={p}")
+    let program_env = match std::env::var("LD_PRELOAD") {
+        Ok(theirs) => {
+            if !theirs.is_empty() {
+                preload = format!("{preload}:{theirs}");
+            }
+            format!("set environment LD_PRELOAD={theirs}")
         }
-        None => "unset environment LD_PRELOAD".to_string(),
+        Err(_) => "unset environment LD_PRELOAD".to_string(),
     };
     args.splice(0..0, ["-iex".into(), program_env.into()]);
     vec![("LD_PRELOAD".into(), preload)]

@@ -68,7 +68,7 @@ mod tests {
             .expect("the agent directory")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.ends_with(".py"))
+            .filter(|n| n.ends_with(".py") || n.ends_with(".c"))
             .collect();
         on_disk.sort();
         let mut shipped: Vec<String> = super::AGENT_FILES

@@ -206,7 +206,8 @@ print(total)
         Duration::from_secs(2),
     ));
     // The kept checkpoints, the one taken at the first stop, the live process, the holder
-    // and fred.
+    // and fred; and, caught in passing, the next checkpoint (made before thinning drops the
+    // oldest) and dropped ones still exiting. Unbounded, there would be hundreds.
     assert!(most > 4, "the program did not run: {most} processes");
-    assert!(most <= 8 + 5, "{most} processes while the program ran");
+    assert!(most <= 8 + 8, "{most} processes while the program ran");
 }

@@ -210,3 +210,77 @@ fn the_program_has_the_users_environment_and_calls_and_checkpoints_work() {
     run[2].assert_value("$1 = 8");
     run[4].assert_at(&src, 9, "main");
 }
+
+const LIST: &str = r#"#include <stdlib.h>
+#include <string.h>
+
+struct node {
+    char name[8];
+    struct node *next;
+};
+
+struct node *head;
+
+struct node *push(struct node *h, const char *name) {
+    struct node *n = malloc(sizeof *n);
+    n->next = h;
+    strcpy(n->name, name);
+    return n;
+}
+
+int list_len(struct node *h) {
+    int len = 0;
+    for (; h; h = h->next)
+        len++;
+    return len;
+}
+
+int main(void) {
+    head = push(head, "alpha");
+    head = push(head, "beta");
+    head->next = push(head->next, "epsilon-long");
+    return list_len(head);
+}
+"#;
+
+/// A call that faults now (the list is corrupted) is a value of its own, as an unreadable
+/// pointer is: the search finds the statement that made the call fault. Asked again from
+/// the same place after going on, it gives the same answer (the change is made by the
+/// caller, after the call on its line has returned).
+#[test]
+fn reverse_watch_of_a_call_that_faults_now_finds_what_made_it_fault() {
+    let dir = TestDir::new("gdb-cmd-rw-fault");
+    let src = dir.c_program(LIST);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 29",
+        "run",
+        "reverse-watch list_len(head) < 3",
+        "continue",
+        "reverse-watch list_len(head) < 3",
+        "reverse-watch list_len(head)",
+    ]);
+    run[2].assert_at(&src, 28, "main");
+    assert!(run[2].output.contains("Old value: 1"), "{:#?}", run[2]);
+    assert!(run[2].output.contains("New value: <"), "{:#?}", run[2]);
+    run[3].assert_at(&src, 29, "main");
+    run[4].assert_at(&src, 28, "main");
+    // From the statement before the change: the change before it, at the second push.
+    run[5].assert_at(&src, 27, "main");
+    assert!(run[5].output.contains("New value: 2"), "{:#?}", run[5]);
+}
+
+/// After a reverse command, as after any stop, gdb's `display`s are shown.
+#[test]
+fn a_reverse_command_shows_the_users_displays() {
+    let dir = TestDir::new("gdb-cmd-display");
+    dir.c_program(LOOP);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 5",
+        "run",
+        "display g",
+        "next",
+        "next",
+        "reverse-next",
+    ]);
+    assert!(run[5].output.contains("1: g = 0"), "{:#?}", run[5]);
+}

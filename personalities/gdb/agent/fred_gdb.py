@@ -37,6 +37,14 @@ def log_failure():
             f.write(traceback.format_exc())
 
 
+def error_value(e):
+    """An expression's error as a value of its own (`<Cannot access memory at ...>`): a
+    pointer on the way that cannot be read, or a call that faulted. Its first line only:
+    gdb's message for a faulted call goes on with advice."""
+    lines = str(e).strip().splitlines() or [""]
+    return "<%s>" % lines[0].rstrip(".")
+
+
 def emit(kind, payload):
     gdb.write(MARK + kind + ";" + json.dumps(payload) + BEL)
     gdb.flush()

@@ -17,7 +17,7 @@ import fred_gdb
 import fred_gdb_chain as chain
 import fred_gdb_find as find
 import fred_gdb_watch as watch
-from fred_gdb import emit, frame_base, newest
+from fred_gdb import emit, error_value, frame_base, newest
 from fred_gdb_scan import Interrupted
 
 CALLS = re.compile(r"[A-Za-z_]\w*\s*\(")
@@ -240,7 +240,12 @@ class Ops:
         except gdb.MemoryError as e:
             # A value that cannot be read now (a null or bad pointer on the way) is a
             # value of its own; a name that does not exist here, or bad syntax, is not.
-            value = "<%s>" % str(e).strip().rstrip(".")
+            value = error_value(e)
+        except gdb.error as e:
+            # So is a call that faults now (on a list already corrupted, say).
+            if not CALLS.search(expr) or "signaled while in a function" not in str(e):
+                raise
+            value = error_value(e)
         finally:
             agent.evaluating = False
         frame = agent.user_frame()

@@ -15,7 +15,7 @@ import re
 import gdb
 
 import fred_gdb_events as ev
-from fred_gdb import frame_base, newest
+from fred_gdb import error_value, frame_base, newest
 from fred_gdb_find import (KEEP_WINDOW, Stretch, cut, last_hit_in, last_stop_in, read_stops,
                            restore_again, stack_bases, until_of, window)
 from fred_gdb_native import RING
@@ -91,7 +91,7 @@ class Watcher:
             try:
                 return str(gdb.parse_and_eval(self.expr))
             except gdb.error as e:
-                return "<%s>" % str(e).rstrip(".")
+                return error_value(e)
             finally:
                 if unpatch:
                     clock.set_patched(True)
@@ -308,7 +308,9 @@ def walking(ops, req):
     if reached is not None and state["prev_stop"] is not None:
         # The stretch's end: a change made by the last statement before it.
         end = ev.Hit(0, 0, 0, frame_base(newest()))
-        end.depth = len(stack)
+        # (Read off the stack: `stack` is as of the last hit, which may be in a callee
+        # that has returned since.)
+        end.depth = len(stack_bases(ops))
         value = watcher.value()
         if value is not None and watcher.prev is not None and value != watcher.prev:
             before = state["prev_stop"]

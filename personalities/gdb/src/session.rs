@@ -343,10 +343,12 @@ impl Debugger for GdbSession {
         self.replay_input(from, time);
         let r = self.request(json!({"op": "run", "segments": segments}))?;
         self.adopt_all(&r);
-        let req = json!({"op": "user", "line": "frame"});
-        self.send(&req)?;
-        let a = self.wait(true, false, out)?;
-        self.pos = a.pos;
+        // Where it landed, and the user's `display`s, as gdb shows them at a stop.
+        for line in ["frame", "display"] {
+            self.send(&json!({"op": "user", "line": line}))?;
+            let a = self.wait(true, false, out)?;
+            self.pos = a.pos;
+        }
         Ok(self.pos.clone())
     }
 

@@ -284,3 +284,36 @@ fn a_reverse_command_shows_the_users_displays() {
     ]);
     assert!(run[5].output.contains("1: g = 0"), "{:#?}", run[5]);
 }
+
+/// A watchpoint's stop has a checkpoint of its own: after the user deletes the watchpoint,
+/// what came after the stop can still be gone back over. Inside the stretch the watchpoint
+/// ended, which only the watchpoint could replay, a reverse command says so in one line.
+#[test]
+fn going_back_after_deleting_the_watchpoint_that_stopped_the_program() {
+    let dir = TestDir::new("gdb-cmd-watch-deleted");
+    let src = dir.c_program(LOOP);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 6",
+        "run",
+        "watch g",
+        "continue",
+        "continue",
+        "delete 2",
+        "next",
+        "reverse-step",
+        "reverse-step",
+        "reverse-step",
+        "reverse-step",
+        "p i",
+    ]);
+    // gdb reports a write at the line after it.
+    run[3].assert_at(&src, 4, "main");
+    run[4].assert_at(&src, 6, "main");
+    run[6].assert_at(&src, 4, "main");
+    run[7].assert_at(&src, 6, "main");
+    run[8].assert_at(&src, 5, "main");
+    // The watchpoint's stop, from its own checkpoint.
+    run[9].assert_at(&src, 4, "main");
+    run[10].assert_error("watchpoint 2");
+    run[11].assert_value("$1 = 0");
+}

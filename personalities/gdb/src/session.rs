@@ -289,10 +289,11 @@ impl Debugger for GdbSession {
         let unreplayable = self
             .recipes
             .get(epoch as usize)
-            .is_some_and(|r| !r.is_null() && r["end"].is_null());
+            .is_some_and(|r| !r.is_null() && (r["end"].is_null() || r["end"] == "watch"));
         if epoch > from && unreplayable && self.pos.kind == StopKind::Stop {
-            // Stopped by Ctrl-C or a watchpoint: no recipe reaches this stop again, so a
-            // checkpoint of its own does (what comes after it stays reachable).
+            // Stopped by Ctrl-C: no recipe reaches this stop again; by a watchpoint: only
+            // while the watchpoint lasts. So a checkpoint of its own does (and what comes
+            // after it stays reachable).
             if let Ok(made) = self.request(json!({"op": "checkpoint"})) {
                 let made = json!({"gdb": made["gdb"], "time": self.pos.time,
                                   "location": self.pos.location});

@@ -317,3 +317,37 @@ fn going_back_after_deleting_the_watchpoint_that_stopped_the_program() {
     run[10].assert_error("watchpoint 2");
     run[11].assert_value("$1 = 0");
 }
+
+const CONFIG: &str = r#"#include <stdlib.h>
+
+struct cfg { int n; int *vals; };
+
+int depth(int d, struct cfg *c) {
+    if (d == 0)
+        return c->vals[c->n - 1];
+    return depth(d - 1, c) + 1;
+}
+
+int main(void) {
+    struct cfg c;
+    c.n = 3;
+    c.vals = calloc(3, sizeof(int));
+    int r1 = depth(3, &c);
+    c.vals = NULL;
+    return depth(2, &c) + r1;
+}
+"#;
+
+/// The names of a watched expression are the selected frame's (after `frame N` or `up`),
+/// as for gdb's `watch`: from a crash three calls deep, `c.vals` is main's.
+#[test]
+fn reverse_watch_takes_its_names_from_the_selected_frame() {
+    let dir = TestDir::new("gdb-cmd-rw-frame");
+    let src = dir.c_program(CONFIG);
+    let run = Fred::new(&dir)
+        .gdb()
+        .run(&["run", "frame 3", "reverse-watch c.vals", "p c.n"]);
+    run[2].assert_at(&src, 16, "main");
+    assert!(run[2].output.contains("New value: 0x0"), "{:#?}", run[2]);
+    run[3].assert_value("$1 = 3");
+}

@@ -248,7 +248,13 @@ class Ops:
             value = error_value(e)
         finally:
             agent.evaluating = False
-        frame = agent.user_frame()
+        # Locals are the selected frame's (after `up` or `frame N`), as for gdb's `watch`.
+        try:
+            frame = gdb.selected_frame()
+        except gdb.error:
+            frame = None
+        if frame is None or not agent.program.owns(frame):
+            frame = agent.user_frame()
         base = None
         depth = None
         names = set(IDENT.findall(expr)) - KEYWORDS

@@ -237,13 +237,12 @@ class Ops:
         agent.evaluating = True
         try:
             value = str(gdb.parse_and_eval(expr))
-        except gdb.MemoryError as e:
-            # A value that cannot be read now (a null or bad pointer on the way) is a
-            # value of its own; a name that does not exist here, or bad syntax, is not.
-            value = error_value(e)
         except gdb.error as e:
-            # So is a call that faults now (on a list already corrupted, say).
-            if not CALLS.search(expr) or "signaled while in a function" not in str(e):
+            # A value that cannot be read now (a null or bad pointer on the way) is a
+            # value of its own, and so is a call that faults now (on a list already
+            # corrupted, say); a name that does not exist here, or bad syntax, is not.
+            faulted = CALLS.search(expr) and "signaled while in a function" in str(e)
+            if not (isinstance(e, gdb.MemoryError) or faulted):
                 raise
             value = error_value(e)
         finally:

@@ -119,7 +119,7 @@ impl GdbSession {
         args.push("--args".into());
         args.push(config.program.clone().into());
         args.extend(config.args.iter().map(OsString::from));
-        let env = preload_env(&dir, &mut args, out);
+        let env = xstate::gdb_env(&dir, &mut args, out);
         let (pty, pid) = Pty::spawn(&config.gdb, &args, &env)
             .map_err(|e| DebuggerError::Gone(format!("cannot start gdb: {e}")))?;
         let mut s = GdbSession {
@@ -286,11 +286,11 @@ impl Debugger for GdbSession {
         }
         self.pos = a.pos;
         let epoch = split(self.pos.time).0;
-        let unreplayable = self
+        let needs_own_checkpoint = self
             .recipes
             .get(epoch as usize)
             .is_some_and(|r| !r.is_null() && (r["end"].is_null() || r["end"] == "watch"));
-        if epoch > from && unreplayable && self.pos.kind == StopKind::Stop {
+        if epoch > from && needs_own_checkpoint && self.pos.kind == StopKind::Stop {
             // Stopped by Ctrl-C: no recipe reaches this stop again; by a watchpoint: only
             // while the watchpoint lasts. So a checkpoint of its own does (and what comes
             // after it stays reachable).
@@ -446,41 +446,6 @@ impl Drop for GdbSession {
     fn drop(&mut self) {
         kill_session(self.pid);
     }
-}
-
-/// The environment gdb needs on a CPU whose registers gdb 13 cannot write ([`xstate`]):
-/// the library preloaded into gdb, and (in `args`) the program's own environment as it
-/// was, so that the program does not load it too.
-fn preload_env(
-    dir: &std::path::Path,
-    args: &mut Vec<OsString>,
-    out: &mut dyn Output,
-) -> Vec<(String, String)> {
-    if !xstate::needed() {
-        return Vec::new();
-    }
-    let lib = match xstate::library(dir) {
-        Ok(lib) => lib,
-        Err(why) => {
-            out.debugger(&format!(
-                "fred: this gdb cannot write registers on this CPU (AMX), so calls and \
-                 checkpoints will fail; the library that fixes it: {why}\n"
-            ));
-            return Vec::new();
-        }
-    };
-    let mut preload = lib.to_string_lossy().into_owned();
-    let program_env = match std::env::var("LD_PRELOAD") {
-        Ok(theirs) => {
-            if !theirs.is_empty() {
-                preload = format!("{preload}:{theirs}");
-            }
-            format!("set environment LD_PRELOAD={theirs}")
-        }
-        Err(_) => "unset environment LD_PRELOAD".to_string(),
-    };
-    args.splice(0..0, ["-iex".into(), program_env.into()]);
-    vec![("LD_PRELOAD".into(), preload)]
 }
 
 /// Kills gdb and every process of its terminal session: the program, gdb's checkpoint

@@ -6,8 +6,11 @@
 //! travel at all, and no `print f(x)` either. Newer gdbs write the whole area themselves;
 //! the library then passes their writes through unchanged.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use fred_personality::Output;
 
 /// The largest XSAVE area gdb 13 knows (x87, SSE, AVX, AVX-512 and PKRU state), in bytes.
 const GDB_KNOWN_XSAVE_SIZE: u32 = 2696;
@@ -75,4 +78,39 @@ pub fn library(dir: &Path) -> Result<PathBuf, String> {
         "no C compiler could build it ({})",
         errors.join("; ")
     ))
+}
+
+/// The environment gdb needs here: on a CPU whose registers gdb 13 cannot write, the
+/// library preloaded into gdb, and (in `args`) the program's own environment as it was, so
+/// that the program does not load it too.
+pub fn gdb_env(
+    dir: &Path,
+    args: &mut Vec<OsString>,
+    out: &mut dyn Output,
+) -> Vec<(String, String)> {
+    if !needed() {
+        return Vec::new();
+    }
+    let lib = match library(dir) {
+        Ok(lib) => lib,
+        Err(why) => {
+            out.debugger(&format!(
+                "fred: this gdb cannot write registers on this CPU (AMX), so calls and \
+                 checkpoints will fail; the library that fixes it: {why}\n"
+            ));
+            return Vec::new();
+        }
+    };
+    let mut preload = lib.to_string_lossy().into_owned();
+    let program_env = match std::env::var("LD_PRELOAD") {
+        Ok(theirs) => {
+            if !theirs.is_empty() {
+                preload = format!("{preload}:{theirs}");
+            }
+            format!("set environment LD_PRELOAD={theirs}")
+        }
+        Err(_) => "unset environment LD_PRELOAD".to_string(),
+    };
+    args.splice(0..0, ["-iex".into(), program_env.into()]);
+    vec![("LD_PRELOAD".into(), preload)]
 }

@@ -42,7 +42,8 @@ impl Channel {
     /// Reads what has arrived and returns the complete messages; sets [`Self::is_closed`]
     /// when the peer has gone.
     pub fn read_available(&mut self) -> Result<Vec<Value>> {
-        let mut chunk = [0u8; 65536];
+        // Small: it is zeroed at every call, and a call mostly finds one short message.
+        let mut chunk = [0u8; 8192];
         loop {
             match self.stream.read(&mut chunk) {
                 Ok(0) => {

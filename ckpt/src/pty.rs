@@ -116,7 +116,8 @@ impl Pty {
     /// Reads what the program has written so far (empty when nothing is waiting).
     pub fn read_available(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        let mut buf = [0u8; 65536];
+        // Small: it is zeroed at every call, and a call mostly finds a few dozen bytes.
+        let mut buf = [0u8; 8192];
         loop {
             match nix::unistd::read(self.master.as_raw_fd(), &mut buf) {
                 Ok(0) => break,

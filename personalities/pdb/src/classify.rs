@@ -21,6 +21,19 @@ const INSPECT: &[&str] = &[
     "args",
     "h",
     "help",
+    "whatis",
+    "source",
+    "rv",
+    "retval",
+    "display",
+    "undisplay",
+    "exceptions",
+    "exception",
+];
+
+/// Commands that only look at the program but change settings a restored copy must get:
+/// breakpoints, aliases, breakpoint commands.
+const SETTINGS: &[&str] = &[
     "b",
     "break",
     "tbreak",
@@ -32,16 +45,17 @@ const INSPECT: &[&str] = &[
     "ignore",
     "alias",
     "unalias",
-    "whatis",
-    "source",
-    "rv",
-    "retval",
-    "display",
-    "undisplay",
     "commands",
-    "exceptions",
-    "exception",
 ];
+
+/// fred's watches, settings too.
+const WATCHES: &[&str] = &["watch", "unwatch"];
+
+/// Whether a pdb command changes settings that a restored copy must get.
+pub(crate) fn changes_settings(line: &str) -> bool {
+    let word = line.split_whitespace().next().unwrap_or("");
+    SETTINGS.contains(&word) || WATCHES.contains(&word)
+}
 
 /// Classifies a pdb command line. Expressions and statements that may call code or assign
 /// count as [`CommandClass::Mutates`], since replay would not repeat them.
@@ -56,7 +70,7 @@ pub fn classify(line: &str) -> CommandClass {
         "run" | "restart" => CommandClass::Restart,
         "j" | "jump" | "debug" | "interact" => CommandClass::Mutates,
         w if MOTION.contains(&w) => CommandClass::Motion,
-        w if INSPECT.contains(&w) => CommandClass::Inspect,
+        w if INSPECT.contains(&w) || SETTINGS.contains(&w) => CommandClass::Inspect,
         "p" | "pp" => expression_class(rest),
         _ => expression_class(line.strip_prefix('!').unwrap_or(line)),
     }

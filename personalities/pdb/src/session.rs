@@ -12,6 +12,7 @@ use fred_personality::{
 };
 use serde_json::{json, Value};
 
+use crate::classify::changes_settings;
 use crate::sync::SyncReader;
 
 mod peek;
@@ -391,29 +392,6 @@ fn drain(fd: RawFd) {
     let mut buf = [0u8; 64];
     // SAFETY: reading into a local buffer from a non-blocking pipe.
     while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
-}
-
-/// Whether a pdb command changes settings that a restored copy must get: breakpoints,
-/// aliases, breakpoint commands, fred's watches.
-fn changes_settings(line: &str) -> bool {
-    const SETTINGS: &[&str] = &[
-        "b",
-        "break",
-        "tbreak",
-        "cl",
-        "clear",
-        "disable",
-        "enable",
-        "condition",
-        "ignore",
-        "alias",
-        "unalias",
-        "commands",
-        "watch",
-        "unwatch",
-    ];
-    let word = line.split_whitespace().next().unwrap_or("");
-    SETTINGS.contains(&word)
 }
 
 /// Whether a command of this class may run the program, so that the program may read

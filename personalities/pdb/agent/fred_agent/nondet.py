@@ -22,6 +22,7 @@ import sys
 import time
 
 from . import untraced
+from .clock import NORMAL
 
 
 NAMES = (
@@ -62,13 +63,13 @@ def _wrap(agent, name, real):
                 if recorded == name and when == agent.now():
                     queue.pop()
                     return decode(value)
-                if agent.mode != 0 and agent.diverged is None:
+                if agent.mode != NORMAL and agent.diverged is None:
                     agent.diverged = (
                         "the replay took %s at t=%d %s; the recorded run took %s at t=%d %s"
                         % (name, agent.now(), _place(sys._getframe(1)), recorded, when, where))
                 queue.clear()  # off the recorded path
             value = real(*args)
-            if agent.mode == 0:
+            if agent.mode == NORMAL:
                 agent.value_log.append([agent.now(), name, encode(value),
                                         _place(sys._getframe(1))])
             return value

@@ -19,6 +19,7 @@ import os
 import sys
 
 from . import untraced
+from .clock import NORMAL
 
 
 class ReplayableStdin(io.RawIOBase):
@@ -53,7 +54,7 @@ class ReplayableStdin(io.RawIOBase):
                 queue.pop(0)
             else:
                 queue[0] = queue[0][len(data):]
-            if agent.mode == 0:
+            if agent.mode == NORMAL:
                 # Running forward again over input given before: show it, as the terminal
                 # showed it when it was typed.
                 try:

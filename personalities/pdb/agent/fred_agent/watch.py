@@ -193,8 +193,7 @@ class Watch:
     def bare_name(self):
         """The name, if the expression is a bare name (looked up without evaluating code)
         and evaluated here (not in a throwaway copy)."""
-        body = ast.parse(self.expr.strip(), mode="eval").body
-        return body.id if isinstance(body, ast.Name) and not self.isolated else None
+        return None if self.isolated else bare_name(self.expr)
 
     def evaluator(self):
         """value_in as a single function for the hot loop of a search: the steps of
@@ -286,29 +285,35 @@ def from_spec(spec):
     return w
 
 
+def bare_name(expr):
+    """The name, if `expr` is a bare name (None for anything else, bad syntax too)."""
+    try:
+        body = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    return body.id if isinstance(body, ast.Name) else None
+
+
 def peek(spec):
     """The value of a watch (as fred's spec of it) shown as probe shows it, when it is a
     global bare name whose value can be read without running any code: from the module's
     dict (or the builtins), a plain value. None when it cannot be read that way. A snapshot
     answers this for fred as it is, without a copy of itself."""
-    try:
-        body = ast.parse(spec["expr"].strip(), mode="eval").body
-    except SyntaxError:
-        return None
-    if spec.get("local") or spec.get("isolated") or not isinstance(body, ast.Name):
+    name = bare_name(spec["expr"])
+    if spec.get("local") or spec.get("isolated") or name is None:
         return None
     module = sys.modules.get(spec.get("module") or "__main__")
     if type(module) is not types.ModuleType:
         return None
     g = module.__dict__
-    v = g.get(body.id, MISSING)
+    v = g.get(name, MISSING)
     if v is MISSING:
         b = g.get("__builtins__", MISSING)
         if type(b) is types.ModuleType:
             b = b.__dict__
         if type(b) is not dict:
             return None  # eval would find builtins some other way
-        v = b.get(body.id, UNDEFINED)
+        v = b.get(name, UNDEFINED)
     if v is not UNDEFINED and type(v) not in PLAIN:
         return None
     text = safe_repr(v)

@@ -52,9 +52,7 @@ static PyObject *peek_value(const char *module, const char *name)
         if (v == NULL)
             return PyUnicode_FromString("<not defined yet>");
     }
-    if (v == NULL || !(v == Py_None || PyLong_CheckExact(v) || PyBool_Check(v) ||
-                       PyFloat_CheckExact(v) || PyUnicode_CheckExact(v) ||
-                       PyBytes_CheckExact(v) || PyComplex_CheckExact(v)))
+    if (v == NULL || !plain(v))
         return NULL;
     return PyObject_Repr(v);
 }

@@ -81,12 +81,17 @@ static int load_name(PyObject *locals, PyObject *globals, PyObject *name, PyObje
     return PyErr_Occurred() ? -1 : 0;
 }
 
+/* Values whose repr runs no code (watch.PLAIN). */
+static int plain(PyObject *v)
+{
+    return v == Py_None || PyLong_CheckExact(v) || PyBool_Check(v) || PyFloat_CheckExact(v) ||
+           PyUnicode_CheckExact(v) || PyBytes_CheckExact(v) || PyComplex_CheckExact(v);
+}
+
 /* Types watch.comparable keeps as they are (watch.IMMUTABLE). */
 static int immutable(PyObject *v)
 {
-    return v == Py_None || PyLong_CheckExact(v) || PyBool_Check(v) || PyFloat_CheckExact(v) ||
-           PyUnicode_CheckExact(v) || PyBytes_CheckExact(v) || PyComplex_CheckExact(v) ||
-           PyFrozenSet_CheckExact(v);
+    return plain(v) || PyFrozenSet_CheckExact(v);
 }
 
 #if PY_VERSION_HEX < 0x030C0000

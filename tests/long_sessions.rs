@@ -1,6 +1,7 @@
 //! Long sessions: 10,000 commands, and (for Python) over a thousand automatic checkpoints,
 //! keep the number of checkpoints and processes bounded by thinning, and reverse commands
-//! at the end still land where they should.
+//! at the end still land where they should; a hundred checkpoints at one stop share the
+//! program's memory.
 
 mod support;
 
@@ -210,4 +211,88 @@ print(total)
     // oldest) and dropped ones still exiting. Unbounded, there would be hundreds.
     assert!(most > 4, "the program did not run: {most} processes");
     assert!(most <= 8 + 8, "{most} processes while the program ran");
+}
+
+/// The total proportional set size of the session's processes, in bytes.
+fn session_pss(dir: &TestDir) -> u64 {
+    let pss = |pid: i32| -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+        text.lines()
+            .find_map(|l| l.strip_prefix("Pss:"))
+            .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    processes_mentioning(dir.as_str())
+        .iter()
+        .map(|(pid, _)| pss(*pid))
+        .sum()
+}
+
+#[test]
+fn checkpoints_at_a_stop_share_the_program_s_memory() {
+    // A checkpoint keeps the pages the live process writes after it: a hundred taken at
+    // one stop of a program holding 32 MB must cost far less than one copy of it (each
+    // taken in Python wrote about 900 KB).
+    let dir = TestDir::new("ckpt-memory");
+    dir.program(
+        r#"
+data = bytearray(32 * 1024 * 1024)
+for k in range(0, len(data), 4096):
+    data[k] = 1
+x = 0
+x += 1
+"#,
+    );
+    let mut commands = vec!["break 5", "continue", "fred-checkpoint"];
+    commands.push("!import time; time.sleep(3)");
+    commands.extend(std::iter::repeat_n("fred-checkpoint", 100));
+    commands.push("!import time; time.sleep(3)");
+    commands.push("next");
+    commands.push("reverse-step");
+    commands.push("p x");
+    let mut child = Fred::new(&dir).spawn(&commands);
+    let replies = || {
+        std::fs::read_to_string(dir.path.join("stdout.txt"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .count()
+    };
+    let wait_for = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while replies() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the session stalled at {}",
+                replies()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // (the sleep has begun: its reply is the next one)
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    wait_for(3);
+    let before = session_pss(&dir);
+    wait_for(104);
+    let after = session_pss(&dir);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let out = std::fs::read_to_string(dir.path.join("stdout.txt")).unwrap();
+    let run: Vec<serde_json::Value> = out
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(run.len(), commands.len());
+    for r in &run {
+        assert!(r["error"].is_null(), "{r}");
+    }
+    assert_eq!(line(&run[1]), 5);
+    assert_eq!(run[commands.len() - 1]["output"].as_str(), Some("0\n"));
+    let extra = after.saturating_sub(before);
+    assert!(
+        extra < 16 << 20,
+        "a hundred checkpoints cost {} KB ({} KB before)",
+        extra >> 10,
+        before >> 10
+    );
 }

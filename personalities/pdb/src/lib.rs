@@ -35,6 +35,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "native.py",
     "nondet.py",
     "peekwait.c",
+    "forkwait.c",
     "scan.py",
     "scanhooks.c",
     "settings.py",

@@ -5,6 +5,11 @@ import os
 import socket
 
 
+def hello_prefix(hello):
+    """A hello as JSON bytes without its closing brace, for C to add the pid and close."""
+    return json.dumps(hello)[:-1].encode() + b', "pid": '
+
+
 class Channel:
     """One JSON-lines connection to fred's control socket."""
 

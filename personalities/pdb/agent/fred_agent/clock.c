@@ -12,7 +12,8 @@
  *
  * Built at run time against the interpreter's own headers (native.py); only public API,
  * plus the slot of PyFrameObject.f_trace on 3.11 and later (checked when the module loads).
- * The module also holds a frozen snapshot's wait (peekwait.c).
+ * The module also holds a frozen snapshot's wait (peekwait.c) and the checkpoint's fork
+ * (forkwait.c).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -20,6 +21,7 @@
 
 #include "scanhooks.c"
 #include "peekwait.c"
+#include "forkwait.c"
 
 /* ----- the frame's trace function slot --------------------------------------------- */
 
@@ -453,9 +455,15 @@ static PyTypeObject ClockType = {
 /* ----- the module ------------------------------------------------------------------- */
 
 static PyMethodDef module_methods[] = {
-    {"wait_for_fred", wait_for_fred, METH_VARARGS,
-     "wait_for_fred(fd, buffer): a frozen snapshot's wait; answers peeks, returns the "
-     "length of the first other request read into buffer (0: the connection ended)."},
+    {"checkpoint", checkpoint, METH_VARARGS,
+     "checkpoint(chan_fd, buffer, path, hello): fork a snapshot that waits on a new "
+     "connection to fred; (pid, -1, 0) here, (0, fd, n) in the snapshot once woken."},
+    {"serve_at_stop", serve_at_stop, METH_VARARGS,
+     "serve_at_stop(chan_fd, buffer, path, hello): take the checkpoints fred asks for at a "
+     "stop; return with any other request, ('request', n, taken), or in a snapshot taken "
+     "here once woken, ('snapshot', fd, n)."},
+    {"files_at_checkpoint", files_at_checkpoint, METH_NOARGS,
+     "In a snapshot: {fd: (offset, length or None)} of regular files when it was forked."},
     {NULL}};
 
 static struct PyModuleDef module_def = {

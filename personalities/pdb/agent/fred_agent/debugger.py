@@ -164,7 +164,14 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.break_lines = {}
         self.send_ready()
         while True:
-            req = self.chan.recv()
+            req = self.next_request()
+            if req.get("fred") == "resumed":
+                # A fresh copy of a checkpoint taken in C at this stop.
+                line = self.apply_resume(req["req"], at_prompt=True)
+                if line is not None:
+                    self.ran = True
+                    return line
+                continue
             if "line" in req:
                 self.ran = True
                 return req["line"] + "\n"

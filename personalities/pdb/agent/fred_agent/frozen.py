@@ -31,17 +31,16 @@ except (OSError, AttributeError):
     _libc = None
 
 BUF_SIZE = 1 << 16
-# Made once: a buffer made for each snapshot would be 16 pages more written in the live
-# process (and so kept by the snapshot) every time.
-_buf = ctypes.create_string_buffer(BUF_SIZE) if _libc is not None else None
+# Made once (and used by forkwait.c's snapshots too): a buffer made for each snapshot would
+# be 16 pages more written in the live process (and so kept by the snapshot) every time.
+buf = ctypes.create_string_buffer(BUF_SIZE)
 
 
-def fork_waiting(sock_path, hello, drop_fd, wait=None):
+def fork_waiting(sock_path, hello, drop_fd):
     """Forks a copy that waits, untouched, on a new connection to fred. This process sends
     the copy's `hello` (with its pid) for it. The copy closes `drop_fd` (this process's own
-    connection) and ignores SIGINT, both from C. `wait`, if given, is the C clock's
-    wait_for_fred, which answers fred's peeks without leaving C; else the copy waits in a
-    plain read().
+    connection) and ignores SIGINT, both from C, and waits in a plain read(). (With the C
+    clock, forkwait.c forks instead, and answers fred's peeks without leaving C.)
 
     Returns None where libc's fork cannot be called (the caller forks the ordinary way);
     otherwise (pid, None) here, and (0, (socket, first bytes)) in the copy once fred writes
@@ -52,17 +51,13 @@ def fork_waiting(sock_path, hello, drop_fd, wait=None):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(sock_path)
     fd = sock.fileno()
-    buf = _buf
     pid = _fork()
     if pid == 0:
         _close(drop_fd)
         _signal(SIGINT, SIG_IGN)
-        if wait is not None:
-            n = wait(fd, buf)
-        else:
+        n = _read(fd, buf, BUF_SIZE)
+        while n < 0:  # interrupted by a signal
             n = _read(fd, buf, BUF_SIZE)
-            while n < 0:  # interrupted by a signal
-                n = _read(fd, buf, BUF_SIZE)
         if n == 0:
             _libc._exit(0)
         return 0, (sock, buf.raw[:n])

@@ -16,7 +16,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCES = ("clock.c", "scanhooks.c", "watchhook.c", "peekwait.c")
+SOURCES = ("clock.c", "scanhooks.c", "watchhook.c", "peekwait.c", "forkwait.c")
 
 
 class Unavailable(Exception):

@@ -100,24 +100,16 @@ static int answer_peek(int fd, PyObject *text)
     return r;
 }
 
-/* wait_for_fred(fd, buffer): read fred's requests on fd, answer peeks, and return the
- * number of bytes of the first other request, left in buffer (0: the connection ended). */
-static PyObject *wait_for_fred(PyObject *self, PyObject *args)
+/* Reads fred's requests on fd, answers peeks, and returns the number of bytes of the first
+ * other request, left in data (0: the connection ended). */
+static Py_ssize_t answer_peeks(int fd, char *data, Py_ssize_t size)
 {
-    int fd;
-    Py_buffer buf;
-    if (!PyArg_ParseTuple(args, "iw*", &fd, &buf))
-        return NULL;
-    char *data = buf.buf;
-    Py_ssize_t size = buf.len;
     for (;;) {
         ssize_t n = read(fd, data, (size_t)(size - 1));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            PyBuffer_Release(&buf);
-            return PyLong_FromLong(0);
-        }
+        if (n <= 0)
+            return 0;
         data[n] = '\0';
         char module[256], name[256];
         const char *nl = memchr(data, '\n', (size_t)n);
@@ -126,17 +118,13 @@ static PyObject *wait_for_fred(PyObject *self, PyObject *args)
               request_field(data, "module", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                             "0123456789_.", module, sizeof module) &&
               request_field(data, "name", "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "0123456789_", name, sizeof name))) {
-            PyBuffer_Release(&buf);
-            return PyLong_FromSsize_t(n); /* for Python */
-        }
+                                          "0123456789_", name, sizeof name)))
+            return n; /* for Python */
         PyObject *text = peek_value(module, name);
         PyErr_Clear();
         int r = answer_peek(fd, text);
         Py_XDECREF(text);
-        if (r < 0) {
-            PyBuffer_Release(&buf);
-            return PyLong_FromLong(0);
-        }
+        if (r < 0)
+            return 0;
     }
 }

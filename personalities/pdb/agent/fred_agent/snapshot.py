@@ -3,13 +3,14 @@
 import fcntl
 import os
 import signal
+import socket
 import stat
 import sys
 from time import monotonic, sleep  # bound before nondet.install patches the module
 
 from . import files, frozen, nondet
 from . import watch as watchlib
-from .channel import Channel
+from .channel import Channel, hello_prefix
 from .forks import agent_fork
 
 
@@ -87,8 +88,6 @@ class SnapshotMixin:
                 self.notices.append(msg)
             self.last_snapshot_wall = monotonic() + 3600
             return None
-        offsets = _file_offsets()
-        rstate = nondet.random_state()
         loop = _running_loop()
         if at_stop:
             here = self.state()
@@ -99,8 +98,30 @@ class SnapshotMixin:
         hello = {"hello": "snapshot", "at_stop": at_stop, "state": here}
         sys.stdout.flush()
         sys.stderr.flush()
-        wait = self.native.wait_for_fred if self.native is not None else None
-        woken = frozen.fork_waiting(self.sock_path, hello, self.chan.sock.fileno(), wait)
+        pid = None
+        if self.native is not None:
+            try:
+                pid, fd, n = self.native.checkpoint(self.chan.sock.fileno(), frozen.buf,
+                                                    self.sock_path, hello_prefix(hello))
+            except OSError:
+                pass  # (forked below, the slower way)
+            if pid == 0:
+                return self.snapshot_woken(fd, n, loop)
+        if pid is None:
+            pid = self.snapshot_in_python(hello, loop)
+            if isinstance(pid, dict):
+                return pid
+        self.last_snapshot_wall = monotonic()
+        if at_stop:
+            self.chan.send({"reply": {"snapshot_pid": pid}})
+        return None
+
+    def snapshot_in_python(self, hello, loop):
+        """Forks a snapshot without the C clock: its pid here, and in a fresh copy made
+        from the snapshot later, fred's resume request."""
+        offsets = _file_offsets()
+        rstate = nondet.random_state()
+        woken = frozen.fork_waiting(self.sock_path, hello, self.chan.sock.fileno())
         if woken is None:
             pid = agent_fork()
             if pid == 0:
@@ -114,10 +135,39 @@ class SnapshotMixin:
             if pid == 0:
                 self.chan.sock.detach()  # (closed from C already)
                 return self.snapshot_main(Channel.adopt(*first), offsets, rstate, loop)
-        self.last_snapshot_wall = monotonic()
-        if at_stop:
-            self.chan.send({"reply": {"snapshot_pid": pid}})
-        return None
+        return pid
+
+    def snapshot_woken(self, fd, n, loop):
+        """In a snapshot forked in C (forkwait.c), woken by fred's first request (n bytes
+        in frozen.buf): the rest of its life. Nothing ran here since the fork, so random's
+        state is still the checkpoint's, and the file offsets are kept in C."""
+        self.chan.sock.detach()  # (closed from C already)
+        chan = Channel.adopt(socket.socket(fileno=fd), frozen.buf.raw[:n])
+        return self.snapshot_main(chan, self.native.files_at_checkpoint(),
+                                  nondet.random_state(), loop)
+
+    def next_request(self):
+        """fred's next request at a stop. With the C clock, the checkpoints fred asks for
+        are taken in C until then (forkwait.c: a checkpoint taken in Python would cost
+        the memory of the pages its Python writes); returns a resume request in a fresh
+        copy made from one of those."""
+        chan = self.chan
+        if self.native is None or chan.buf or self.end_kind:
+            return chan.recv()
+        loop = _running_loop()
+        hello = hello_prefix({"hello": "snapshot", "at_stop": True, "state": self.state()})
+        sys.stdout.flush()
+        sys.stderr.flush()
+        kind, a, b = self.native.serve_at_stop(chan.sock.fileno(), frozen.buf, self.sock_path,
+                                               hello)
+        if kind == "snapshot":
+            return {"fred": "resumed", "req": self.snapshot_woken(a, b, loop)}
+        if b:
+            self.last_snapshot_wall = monotonic()
+        if a == 0:
+            os._exit(0)  # fred has gone (as Channel.recv)
+        chan.buf = frozen.buf.raw[:a]
+        return chan.recv()
 
     def snapshot_main(self, chan, offsets, rstate, loop):
         """The frozen snapshot: wait for resume requests, fork a live copy for each; answer

@@ -337,51 +337,59 @@ fn reverse_step_speedup(b: &Bench) -> Result<f64> {
     Ok(median(plain) / reverse_step_ms(b)?)
 }
 
-/// fred's reverse-watch with the change ~10^6 events back in a ~2x10^6-event run.
-fn reverse_watch_ms(b: &Bench) -> Result<f64> {
+/// One run of fred's reverse-watch with the change ~10^6 events back in a ~2x10^6-event
+/// run: its time in milliseconds.
+fn reverse_watch_once(b: &Bench) -> Result<f64> {
     let script = b.script(
         "rw.fred",
         &["continue".into(), "reverse-watch marker".into()],
     )?;
-    let mut times = Vec::new();
+    let r = b.fred_json(&b.fred, &script, &b.prog("long_run.py"), &["500000"], &[])?;
+    elapsed_of(&r, "reverse-watch marker")
+        .into_iter()
+        .next()
+        .context("no reply to reverse-watch")
+}
+
+/// The median of `baseline` over fred's reverse-watch (or its inverse, `invert`), the two
+/// runs taking turns, so that the machine's drift falls on both.
+fn against_reverse_watch(
+    b: &Bench,
+    invert: bool,
+    mut baseline: impl FnMut() -> Result<f64>,
+) -> Result<f64> {
+    let (mut base, mut fred) = (Vec::new(), Vec::new());
     for _ in 0..b.reps {
-        let r = b.fred_json(&b.fred, &script, &b.prog("long_run.py"), &["500000"], &[])?;
-        times.extend(elapsed_of(&r, "reverse-watch marker"));
+        base.push(baseline()?);
+        fred.push(reverse_watch_once(b)?);
     }
-    Ok(median(times))
+    let ratio = median(base) / median(fred);
+    Ok(if invert { 1.0 / ratio } else { ratio })
 }
 
 /// A forward watch by sys.settrace over the whole run / fred's reverse-watch.
 fn watch_vs_settrace(b: &Bench) -> Result<f64> {
-    let mut traced = Vec::new();
-    for _ in 0..b.reps {
-        traced.push(
-            b.timed(
-                Command::new(&b.python).args([
-                    &b.prog("settrace_watch.py"),
-                    &b.prog("long_run.py"),
-                    "marker",
-                    "500000",
-                ]),
-                None,
-            )? * 1000.0,
-        );
-    }
-    Ok(median(traced) / reverse_watch_ms(b)?)
+    against_reverse_watch(b, false, || {
+        Ok(b.timed(
+            Command::new(&b.python).args([
+                &b.prog("settrace_watch.py"),
+                &b.prog("long_run.py"),
+                "marker",
+                "500000",
+            ]),
+            None,
+        )? * 1000.0)
+    })
 }
 
 /// fred's reverse-watch / the untraced run time of the same program.
 fn watch_vs_untraced(b: &Bench) -> Result<f64> {
-    let mut plain = Vec::new();
-    for _ in 0..b.reps {
-        plain.push(
-            b.timed(
-                Command::new(&b.python).args([&b.prog("long_run.py"), "500000"]),
-                None,
-            )? * 1000.0,
-        );
-    }
-    Ok(reverse_watch_ms(b)? / median(plain))
+    against_reverse_watch(b, true, || {
+        Ok(b.timed(
+            Command::new(&b.python).args([&b.prog("long_run.py"), "500000"]),
+            None,
+        )? * 1000.0)
+    })
 }
 
 /// Extra memory (proportional set size) of 200 checkpoints of a process holding 100 MB it

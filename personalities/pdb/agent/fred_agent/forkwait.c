@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 /* The request fred sends for a checkpoint at a stop, exactly as it serialises it. */
 static const char CHECKPOINT_REQUEST[] = "{\"fred\":\"checkpoint\"}\n";
@@ -239,4 +240,25 @@ static PyObject *files_at_checkpoint(PyObject *self, PyObject *unused)
         Py_XDECREF(v);
     }
     return d;
+}
+
+/* fork_copy(): a live copy of this snapshot, forked twice so that it is reparented to fred
+ * (the middle process exits at once). 0 in the copy; the middle pid here, reaped. Only
+ * libc's fork: Python's own at-fork work (its hooks, the program's among them, random's
+ * reseeding) would run in every copy, and it makes os.fork twice as slow. */
+static PyObject *fork_copy(PyObject *self, PyObject *unused)
+{
+    pid_t child = fork();
+    if (child < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    if (child == 0) {
+        pid_t copy = fork();
+        if (copy != 0)
+            _exit(copy < 0);
+        return PyLong_FromLong(0);
+    }
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    return PyLong_FromLong(child);
 }

@@ -181,14 +181,19 @@ class SnapshotMixin:
                 continue
             if req.get("fred") != "resume":
                 continue
-            child = agent_fork()
-            if child == 0:
-                if agent_fork():
+            if self.native is not None:
+                copy = self.native.fork_copy() == 0
+            else:
+                child = agent_fork()
+                if child == 0 and agent_fork():
                     os._exit(0)
+                if child != 0:
+                    os.waitpid(child, 0)
+                copy = child == 0
+            if copy:
                 chan.close()
                 nondet.restore_random(rstate)
                 return self.become_live(req, offsets, old_sigint, loop)
-            os.waitpid(child, 0)
 
     def become_live(self, req, offsets, old_sigint, loop):
         deadline = monotonic() + 5

@@ -1372,3 +1372,29 @@ print(len(events))
     // Garbage is still collected.
     run[12].assert_value("True");
 }
+
+#[test]
+fn a_restored_copy_runs_none_of_the_program_s_fork_hooks() {
+    // fred's copies are not forks of the program's: its os.register_at_fork hooks (a
+    // library's reseeding, its own bookkeeping) must not run in them.
+    let dir = TestDir::new("fork-hooks");
+    let prog = dir.program(
+        r#"
+import os
+calls = []
+os.register_at_fork(after_in_child=lambda: calls.append(1))
+x = 1
+x = 2
+"#,
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 5",
+        "continue",
+        "fred-checkpoint",
+        "next",
+        "reverse-step",
+        "p calls, x",
+    ]);
+    run[4].assert_at(&prog, 5, "<module>");
+    run[5].assert_value("([], 1)");
+}

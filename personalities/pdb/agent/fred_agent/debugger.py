@@ -393,6 +393,27 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             frame.f_trace = self.trace_dispatch
             frame = frame.f_back
 
+    # ----- pdb's own question ----------------------------------------------------------
+
+    def do_clear(self, arg):
+        # pdb asks with input(), which reads the program's terminal: fred types nothing
+        # there, and the session would hang. The question goes to fred as a prompt of its
+        # own instead, as pdb itself asks for a statement's next line when not reading a
+        # terminal; the answer is the next line typed (or the script's next line).
+        if arg:
+            return super().do_clear(arg)
+        self.stdout.write("Clear all breaks? ")
+        self.stdout.flush()
+        reply = self.stdin.readline().strip().lower()
+        if reply in ("y", "yes"):
+            cleared = [bp for bp in bdb.Breakpoint.bpbynumber if bp]
+            self.clear_all_breaks()
+            for bp in cleared:
+                self.message("Deleted %s" % bp)
+
+    do_clear.__doc__ = pdb.Pdb.do_clear.__doc__
+    do_cl = do_clear
+
     # ----- forward watches (pdb has none) ---------------------------------------------
 
     def do_watch(self, arg):

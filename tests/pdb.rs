@@ -1398,3 +1398,54 @@ x = 2
     run[4].assert_at(&prog, 5, "<module>");
     run[5].assert_value("([], 1)");
 }
+
+#[test]
+fn clear_without_arguments_asks_and_takes_the_next_line_as_its_answer() {
+    // pdb asks with input(), which reads the program's terminal: the session hung there.
+    let dir = TestDir::new("clear-all");
+    let prog = dir.program("x = 1\nx = 2\nx = 3\nprint('end', x)\n");
+    let run = Fred::new(&dir).run(&[
+        "break 2", "break 3", "clear", "no", "continue", "clear", "y", "continue",
+    ]);
+    assert_eq!(run[2].output, "Clear all breaks? ");
+    run[4].assert_at(&prog, 2, "<module>");
+    assert!(
+        run[6].output.contains("Deleted breakpoint 1"),
+        "{:?}",
+        run[6].output
+    );
+    assert!(
+        run[6].output.contains("Deleted breakpoint 2"),
+        "{:?}",
+        run[6].output
+    );
+    // Both gone: the program runs to its end.
+    assert_eq!(run[7].state, "finished", "{:#?}", run.replies);
+}
+
+#[test]
+fn printing_after_going_back_keeps_the_future_unless_it_may_change_the_state() {
+    // `p len(...)` only reads: the checkpoint ahead stays. A method call may change the
+    // state: the old future goes (a replay would not redo the change), and fred says so.
+    let dir = TestDir::new("keep-future");
+    let prog = dir.program("x = 1\nx = 2\nx = 3\nprint('end', x)\n");
+    let run = Fred::new(&dir).run(&[
+        "break 3",
+        "continue",
+        "fred-checkpoint",
+        "reverse-step",
+        "p len('abc'), (x + 1) * 2",
+        "fred-restart 1",
+        "reverse-step",
+        "p x.bit_length()",
+        "fred-restart 1",
+    ]);
+    run[4].assert_value("(3, 4)");
+    run[5].assert_at(&prog, 3, "<module>");
+    assert!(
+        run[7].output.contains("checkpoints are dropped (1)"),
+        "{:?}",
+        run[7].output
+    );
+    run[8].assert_error("No checkpoint 1");
+}

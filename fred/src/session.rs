@@ -341,8 +341,21 @@ impl Session {
         if after.kind == StopKind::Stop {
             if class == CommandClass::Mutates {
                 // Replay would not redo this change, so pin the changed state.
+                let kept: Vec<String> = (self.tl.checkpoints().iter())
+                    .filter(|k| k.pinned && k.ck.time > after.time)
+                    .map(|k| k.ck.id.to_string())
+                    .collect();
                 for id in self.tl.drop_after(after.time) {
                     self.dbg.drop_checkpoint(id);
+                }
+                if !kept.is_empty() {
+                    // Checkpoints the user may mean to go back to: say where they went.
+                    out.debugger(&format!(
+                        "fred: '{}' may have changed the program's state, so the old future's \
+                         checkpoints are dropped ({}).\n",
+                        line.trim(),
+                        kept.join(", ")
+                    ));
                 }
                 let ck = self.dbg.checkpoint()?;
                 self.tl.add(ck, true);

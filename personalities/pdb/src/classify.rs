@@ -76,14 +76,50 @@ pub fn classify(line: &str) -> CommandClass {
     }
 }
 
-/// An expression without calls, assignments or deletions only reads the program's state.
+/// Builtins that only read their arguments (as `p` itself reads its value, by its repr):
+/// a call of one of these by name does not make an expression a change. (Not those that
+/// consume an iterator, as `list`, `sorted` or `sum` do.)
+const READ_ONLY_BUILTINS: &[&str] = &[
+    "abs",
+    "ascii",
+    "bin",
+    "bool",
+    "callable",
+    "chr",
+    "dir",
+    "divmod",
+    "float",
+    "format",
+    "getattr",
+    "globals",
+    "hasattr",
+    "hash",
+    "hex",
+    "id",
+    "int",
+    "isinstance",
+    "issubclass",
+    "len",
+    "locals",
+    "oct",
+    "ord",
+    "range",
+    "repr",
+    "round",
+    "str",
+    "type",
+    "vars",
+];
+
+/// An expression without calls (other than of [`READ_ONLY_BUILTINS`]), assignments or
+/// deletions only reads the program's state.
 fn expression_class(code: &str) -> CommandClass {
     let stripped = code
         .replace("==", "")
         .replace("!=", "")
         .replace("<=", "")
         .replace(">=", "");
-    let mutating = stripped.contains('(')
+    let mutating = calls_code(&stripped)
         || stripped.contains('=')
         || code.split_whitespace().any(|w| w == "del" || w == "import");
     if mutating {
@@ -91,6 +127,33 @@ fn expression_class(code: &str) -> CommandClass {
     } else {
         CommandClass::Inspect
     }
+}
+
+/// Whether `code` calls anything but a read-only builtin by name. A parenthesis after a
+/// name, a closing bracket or a string is a call; any other groups or makes a tuple.
+fn calls_code(code: &str) -> bool {
+    let chars: Vec<char> = code.chars().collect();
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    chars.iter().enumerate().any(|(i, &c)| {
+        if c != '(' {
+            return false;
+        }
+        let mut end = i;
+        while end > 0 && chars[end - 1].is_whitespace() {
+            end -= 1;
+        }
+        let mut start = end;
+        while start > 0 && is_name(chars[start - 1]) {
+            start -= 1;
+        }
+        if start == end {
+            // After `)`, `]` or a quote: a call of what they made; else a group or tuple.
+            return end > 0 && matches!(chars[end - 1], ')' | ']' | '"' | '\'');
+        }
+        let name: String = chars[start..end].iter().collect();
+        let attribute = start > 0 && chars[start - 1] == '.';
+        attribute || !READ_ONLY_BUILTINS.contains(&name.as_str())
+    })
 }
 
 #[cfg(test)]
@@ -104,6 +167,17 @@ mod tests {
         assert_eq!(classify("p x + 1"), CommandClass::Inspect);
         assert_eq!(classify("p x == 1"), CommandClass::Inspect);
         assert_eq!(classify("p f(x)"), CommandClass::Mutates);
+        assert_eq!(classify("p len(x)"), CommandClass::Inspect);
+        assert_eq!(classify("p (x + 1) * 2"), CommandClass::Inspect);
+        assert_eq!(classify("p len(f(x))"), CommandClass::Mutates);
+        assert_eq!(classify("p xs.pop()"), CommandClass::Mutates);
+        assert_eq!(classify("p obj.len(x)"), CommandClass::Mutates);
+        assert_eq!(classify("p sorted(it)"), CommandClass::Mutates);
+        assert_eq!(classify("p (lambda: 1)()"), CommandClass::Mutates);
+        assert_eq!(
+            classify("p isinstance(x, int) and len (x) > 2"),
+            CommandClass::Inspect
+        );
         assert_eq!(classify("!x = 3"), CommandClass::Mutates);
         assert_eq!(classify("x = 3"), CommandClass::Mutates);
         assert_eq!(classify("break 12"), CommandClass::Inspect);

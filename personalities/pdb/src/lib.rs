@@ -39,6 +39,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "scan.py",
     "scanhooks.c",
     "settings.py",
+    "sleeps.py",
     "snapshot.py",
     "stdin.py",
     "untraced.py",

@@ -27,7 +27,7 @@ import sys
 import traceback
 
 from .channel import Channel
-from . import collect, files, forks, native, nondet, stdin, untraced
+from . import collect, files, forks, native, nondet, sleeps, stdin, untraced
 from .debugger import NORMAL, FredPdb
 from .forks import agent_fork
 from .snapshot import _set_pdeathsig
@@ -161,6 +161,7 @@ def main():
     sys.breakpointhook = pdb.set_trace = _breakpointhook(dbg)
     stdin.install(dbg)
     nondet.install(dbg)
+    sleeps.install(dbg)
     forks.install(dbg)
     files.install(dbg)
     collect.install(dbg)

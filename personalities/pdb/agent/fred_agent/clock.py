@@ -35,6 +35,15 @@ class ClockMixin:
         only at the last clock_check then)."""
         return self.clock.t if self.mode == FAST else self.t
 
+    def check_soon(self):
+        """Let the next event look for an automatic checkpoint (see sleeps.py)."""
+        t = self.now() + 1
+        self.next_auto = min(self.next_auto, t)
+        if self.mode == FAST:
+            self.clock.next_check = min(self.clock.next_check, t)
+        else:
+            self.next_check = min(self.next_check, t)
+
     def open_clock(self, frame, event, arg, dispatch):
         """Run the replay or scan just set up on the C clock, if there is one.
         `dispatch`: the current event is the stretch's first, still to be scanned."""

@@ -1449,3 +1449,22 @@ fn printing_after_going_back_keeps_the_future_unless_it_may_change_the_state() {
     );
     run[8].assert_error("No checkpoint 1");
 }
+
+#[test]
+fn a_program_that_sleeps_is_checkpointed_after_its_sleeps() {
+    // Between sleeps it runs only a few events, too few for the agent to look at the
+    // clock: without a checkpoint after each sleep every reverse command replayed (and
+    // slept) from the start.
+    let dir = TestDir::new("sleeps");
+    let prog = dir.program(
+        "import time\nk = 0\nfor i in range(4):\n    time.sleep(0.2)\n    k += 1\nprint('done', k)\n",
+    );
+    let run = Fred::new(&dir).run(&["continue", "fred-history", "reverse-watch k", "p k, i"]);
+    let history = &run[1].output;
+    assert!(
+        history.contains("4 taken mid-run"),
+        "no checkpoint after each sleep: {history}"
+    );
+    run[2].assert_at(&prog, 5, "<module>");
+    run[3].assert_value("(3, 3)");
+}

@@ -73,6 +73,8 @@ pub struct Session {
     last_checkpoint: std::time::Instant,
     /// What the last automatic checkpoint took, which spaces the next one.
     checkpoint_cost: std::time::Duration,
+    /// The checkpoints the user took (`fred-checkpoint`), which fred says it drops.
+    taken_by_user: std::collections::BTreeSet<fred_personality::CheckpointId>,
     /// What the last command (other than `fred-expect`) printed, for `fred-expect output`.
     last_output: String,
     /// Why the debugger refused the first checkpoint, once said (each later stop tries
@@ -114,6 +116,7 @@ impl Session {
             policy,
             last_checkpoint: std::time::Instant::now(),
             checkpoint_cost: std::time::Duration::ZERO,
+            taken_by_user: Default::default(),
             last_output: String::new(),
             refusal: None,
         })
@@ -342,14 +345,14 @@ impl Session {
             if class == CommandClass::Mutates {
                 // Replay would not redo this change, so pin the changed state.
                 let kept: Vec<String> = (self.tl.checkpoints().iter())
-                    .filter(|k| k.pinned && k.ck.time > after.time)
+                    .filter(|k| k.ck.time > after.time && self.taken_by_user.contains(&k.ck.id))
                     .map(|k| k.ck.id.to_string())
                     .collect();
                 for id in self.tl.drop_after(after.time) {
                     self.dbg.drop_checkpoint(id);
                 }
                 if !kept.is_empty() {
-                    // Checkpoints the user may mean to go back to: say where they went.
+                    // Checkpoints the user means to go back to: say where they went.
                     out.debugger(&format!(
                         "fred: '{}' may have changed the program's state, so the old future's \
                          checkpoints are dropped ({}).\n",

@@ -17,6 +17,7 @@ impl Session {
             ck.id,
             self.dbg.show_time(ck.time)
         ));
+        self.taken_by_user.insert(ck.id);
         self.tl.add(ck, true);
         self.thin();
         Ok(Reply::default())

@@ -882,6 +882,21 @@ fn side_effects_of_the_expression_do_not_steer_the_search() {
     run[6].assert_value("(10, 6, 4)");
 }
 
+#[test]
+fn a_watch_that_changes_what_it_watches_is_redone_in_throwaway_copies() {
+    // lst.pop() evaluated in place empties the list as the search runs, without changing
+    // the program's course: only the value at the stretch's end shows that it did.
+    let (_d, prog, run) = session(
+        "pop-watch",
+        "lst = []\nfor i in range(4):\n    lst.append(i)\ntotal = sum(lst)\nprint(total)\n",
+        &["break 5", "continue", "rw lst.pop()", "p lst, i"],
+    );
+    run[1].assert_at(&prog, 5, "<module>");
+    assert_change(&run[2], &prog, 3, "<module>", "2", "3");
+    // And the session's own program was not touched by the search.
+    run[3].assert_value("([0, 1, 2], 3)");
+}
+
 // ----- 6. the linked-list bug ------------------------------------------------------------
 
 #[test]

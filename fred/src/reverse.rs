@@ -290,6 +290,7 @@ pub fn reverse_continue(
         at_before = next.expect.clone().map(|location| Landmark {
             location,
             event: Some(EventKind::Line),
+            value: None,
         });
         stop = Some(next);
     }
@@ -343,7 +344,10 @@ pub fn reverse_watch(
     let start = tl.start().clone();
     let probe = dbg.probe(expr)?;
     let mut before = pos.time;
-    let mut at_before = stop_location(dbg);
+    let mut at_before = stop_location(dbg).map(|l| Landmark {
+        value: Some(probe.value.clone()),
+        ..l
+    });
     if let (StopKind::PostMortem, Some(depth), None) =
         (pos.kind, probe.watch.frame_depth, pos.event)
     {
@@ -360,6 +364,7 @@ pub fn reverse_watch(
             at_before = Some(Landmark {
                 location: f.location,
                 event: Some(f.event),
+                value: None,
             });
         }
     }

@@ -72,7 +72,7 @@ fn search(
             continue;
         }
         let mut r = scan(dbg, tl, &ck, upper, &q, out.found.len())?;
-        if !on_course(&r, expect.as_ref()) {
+        if !on_course(&r, expect.as_ref()) || changed_its_course(&r, expect.as_ref()) {
             if let Some(w) = q.watch.as_mut().filter(|w| !w.isolated) {
                 w.isolated = true;
                 r = scan(dbg, tl, &ck, upper, &q, out.found.len())?;
@@ -106,6 +106,7 @@ fn search(
         expect = ck.location.clone().map(|location| Landmark {
             location,
             event: ck.event,
+            value: None,
         });
     }
     Ok(out)
@@ -146,6 +147,8 @@ pub struct Landmark {
     pub location: Location,
     /// The kind of event, when known.
     pub event: Option<EventKind>,
+    /// The watched expression's value there, when known (see [`ScanResult::last`]).
+    pub value: Option<String>,
 }
 
 /// Where the program stands, if it is stopped at an event (not at its end, where a scan
@@ -159,7 +162,19 @@ pub(super) fn stop_location(dbg: &dyn Debugger) -> Option<Landmark> {
     Some(Landmark {
         location,
         event: pos.event,
+        value: None,
     })
+}
+
+/// Did a watch evaluated in place end the stretch with another value than the history
+/// has there? Then its evaluation changed what it watches (`lst.pop()`), and the scan saw
+/// another program: it is redone with the watch evaluated in throwaway copies. (Only a
+/// redo: a value shown with an address may differ in a faithful replay too.)
+fn changed_its_course(r: &ScanResult, expect: Option<&Landmark>) -> bool {
+    match (expect.and_then(|e| e.value.as_ref()), &r.last) {
+        (Some(want), Some(got)) => want != got,
+        _ => false,
+    }
 }
 
 /// Did the scan end where the recorded history says the program stood? (A scan that ran

@@ -218,6 +218,11 @@ pub struct ScanResult {
     /// The kind of event at the end of the stretch.
     #[serde(default)]
     pub reached_event: Option<EventKind>,
+    /// For a watch whose evaluation runs code: its value at the end of the stretch as the
+    /// scan saw it, shown as [`Probe::value`] shows it (one evaluated in place that changed
+    /// what it watches ends with another value than the recorded history has there).
+    #[serde(default)]
+    pub last: Option<String>,
 }
 
 /// How a command the user typed relates to the timeline.

@@ -111,6 +111,11 @@ class ScanMixin:
         self.scan_result = {"found": s["found"], "broke": s["broke"], "entry": s["entry"],
                             "error": s["error"], "reached": reached,
                             "reached_event": event if frame is not None else None}
+        last = s.pop("last_value", s)
+        if last is not s and s.get("watch") and watchlib.calls(s["watch"]["expr"]):
+            # An expression that calls code may change what it watches as it is
+            # evaluated in place; its value at the end tells fred whether it did.
+            self.scan_result["last"] = watchlib.show(last)
         self.scan = None
         self.scan_hook = None
 

@@ -83,6 +83,14 @@ def has_call(tree):
     return any(isinstance(n, ast.Call) for n in ast.walk(tree))
 
 
+def calls(expr):
+    """Whether `expr` calls anything (has_call, from its text)."""
+    try:
+        return has_call(ast.parse(expr.strip(), mode="eval"))
+    except SyntaxError:
+        return False
+
+
 def used_names(tree):
     """The names the expression takes from its surroundings: those it uses, less those
     its own comprehensions and lambdas bind."""

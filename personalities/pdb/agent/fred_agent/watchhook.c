@@ -361,7 +361,8 @@ static PyObject *WatchScan_finish(WatchScan *w, PyObject *frame)
                 return NULL;
         } else {
             int same = watch_same(w, w->prev, value);
-            int failed = same < 0 || (!same && watch_changed(w, value) < 0);
+            int failed = same < 0 || (!same && watch_changed(w, value) < 0) ||
+                         PyDict_SetItemString(w->s, "last_value", value) < 0;
             Py_DECREF(value);
             if (failed)
                 return NULL;

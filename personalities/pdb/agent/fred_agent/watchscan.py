@@ -100,6 +100,7 @@ def watch_hook(agent, s, frame0):
             return
         if not (prev[0] is value or same(prev[0], value)):
             changed(prev, value)
+        s["last_value"] = value
 
     hook.finish = finish
     return hook

@@ -1468,3 +1468,32 @@ fn a_program_that_sleeps_is_checkpointed_after_its_sleeps() {
     run[2].assert_at(&prog, 5, "<module>");
     run[3].assert_value("(3, 3)");
 }
+
+#[test]
+fn run_with_arguments_restarts_the_program_with_them() {
+    let dir = TestDir::new("run-args");
+    let prog = dir.program("import sys\nseen = sys.argv[1:]\nx = 1\n");
+    let run = Fred::new(&dir).args(&["a", "b"]).run(&[
+        "next",
+        "next",
+        "p seen",
+        "run new1 'two words'",
+        "next",
+        "next",
+        "p seen",
+        "restart",
+        "next",
+        "next",
+        "p seen",
+    ]);
+    run[2].assert_value("['a', 'b']");
+    assert!(
+        run[3].output.contains("Restarting") && run[3].output.contains("new1 two words"),
+        "{:?}",
+        run[3].output
+    );
+    run[6].assert_value("['new1', 'two words']");
+    // As in pdb, a restart without arguments keeps the last ones.
+    run[7].assert_at(&prog, 1, "<module>");
+    run[10].assert_value("['new1', 'two words']");
+}

@@ -48,6 +48,9 @@ const SETTINGS: &[&str] = &[
     "commands",
 ];
 
+/// The agent's command that gives the program new arguments at its start (`run ARGS`).
+pub(crate) const SET_ARGUMENTS: &str = "fred_arguments";
+
 /// fred's watches, settings too.
 const WATCHES: &[&str] = &["watch", "unwatch"];
 
@@ -68,7 +71,7 @@ pub fn classify(line: &str) -> CommandClass {
     match word {
         "q" | "quit" | "exit" => CommandClass::Quit,
         "run" | "restart" => CommandClass::Restart,
-        "j" | "jump" | "debug" | "interact" => CommandClass::Mutates,
+        "j" | "jump" | "debug" | "interact" | SET_ARGUMENTS => CommandClass::Mutates,
         w if MOTION.contains(&w) => CommandClass::Motion,
         w if INSPECT.contains(&w) || SETTINGS.contains(&w) => CommandClass::Inspect,
         "p" | "pp" => expression_class(rest),

@@ -334,6 +334,13 @@ impl Debugger for PdbSession {
     fn close(&mut self) {
         self.sup.shutdown();
     }
+
+    fn after_restart(&self, line: &str) -> Option<String> {
+        // `run ARGS` / `restart ARGS`: at the start the program has not read its arguments
+        // yet; they are set there (a change that pins the start anew) as pdb sets them.
+        let args = line.trim().split_once(char::is_whitespace)?.1.trim();
+        (!args.is_empty()).then(|| format!("{} {args}", crate::classify::SET_ARGUMENTS))
+    }
 }
 
 impl PdbSession {

@@ -285,6 +285,19 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.open_clock(None, None, None, dispatch=False)
         return 1
 
+    def do_fred_arguments(self, arg):
+        """(fred internal) at the program's start, after `run ARGS` or `restart ARGS`: the
+        program's new arguments, as pdb's run sets them, and what pdb says then."""
+        import shlex
+
+        try:
+            args = shlex.split(arg)
+        except ValueError as e:
+            self.error("Cannot run %s: %s" % (arg, e))
+            return
+        sys.argv[1:] = args
+        self.message("Restarting %s with arguments:\n\t%s" % (self.mainpyfile, " ".join(args)))
+
     # ----- the event clock -------------------------------------------------------------
 
     def trace_dispatch(self, frame, event, arg):

@@ -80,6 +80,10 @@ impl Progress {
         bar.set_message(message);
         let done = std::sync::Arc::new(AtomicBool::new(false));
         let (b, d) = (bar.clone(), done.clone());
+        if std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
+            // A terminal that cannot redraw a line would show every frame.
+            return Progress { bar, done };
+        }
         std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(500));
             if !d.load(Ordering::SeqCst) {

@@ -61,6 +61,10 @@ pub fn refused(line: &str) -> Option<&'static str> {
         "delete" | "d" if second.starts_with("checkpoint") => {
             Some("fred manages gdb's checkpoints; fred-history lists them")
         }
+        // gdb's list would show fred's own copies, with its mark on none the user is at.
+        "info" | "i" if second.len() >= 2 && "checkpoints".starts_with(second) => {
+            Some("fred manages gdb's checkpoints; fred-history lists them")
+        }
         "k" | "kill" | "detach" | "attach" | "file" | "exec-file" | "target" => Some(
             "not under fred: it would end the recorded session; go back with a reverse command, or quit",
         ),
@@ -93,5 +97,9 @@ mod tests {
         assert_eq!(classify("quit"), CommandClass::Quit);
         assert!(refused("delete checkpoint 2").is_some());
         assert!(refused("delete 2").is_none());
+        assert!(refused("info checkpoints").is_some());
+        assert!(refused("i check").is_some());
+        assert!(refused("info breakpoints").is_none());
+        assert!(refused("info c").is_none());
     }
 }

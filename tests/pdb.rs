@@ -1497,3 +1497,34 @@ fn run_with_arguments_restarts_the_program_with_them() {
     run[7].assert_at(&prog, 1, "<module>");
     run[10].assert_value("['new1', 'two words']");
 }
+
+#[test]
+fn reverse_continue_with_no_enabled_breakpoint_goes_to_the_start() {
+    // Nothing can stop it on the way back: no search of the whole history, the start.
+    let dir = TestDir::new("rc-none");
+    let prog = dir.program("k = 0\nfor i in range(3000):\n    k += i\nprint(k)\n");
+    let run = Fred::new(&dir).run(&[
+        "continue",
+        "rc",
+        "break 3",
+        "disable 1",
+        "continue",
+        "rc",
+        "enable 1",
+        "continue",
+        "continue",
+        "rc",
+        "p i",
+    ]);
+    for i in [1, 5] {
+        run[i].assert_at(&prog, 1, "<module>");
+        assert!(
+            run[i].output.contains("at the start"),
+            "{:?}",
+            run[i].output
+        );
+    }
+    // Enabled, it stops the search at its last hit.
+    run[9].assert_at(&prog, 3, "<module>");
+    run[10].assert_value("0");
+}

@@ -256,6 +256,7 @@ pub fn reverse_continue(
     let mut before = now;
     let mut at_before = stop_location(dbg);
     let mut stop = None;
+    let nothing_stops = watchpoints.is_empty() && !dbg.breakpoints_set()?;
     for _ in 0..rounds {
         let q = Query {
             kinds: Some(vec![EventKind::Line]),
@@ -263,12 +264,15 @@ pub fn reverse_continue(
             keep,
             ..Query::default()
         };
-        let s = find_last(dbg, tl, before, at_before.as_ref(), &q)?;
-        let mut next = s
-            .found
-            .first()
-            .filter(|_| s.found.len() >= keep)
-            .map(|f| target(f, None));
+        let mut next = None;
+        if !nothing_stops {
+            let s = find_last(dbg, tl, before, at_before.as_ref(), &q)?;
+            next = s
+                .found
+                .first()
+                .filter(|_| s.found.len() >= keep)
+                .map(|f| target(f, None));
+        }
         for w in &watchpoints {
             if let Some(change) = last_change(dbg, tl, w, before, at_before.as_ref())? {
                 if next.as_ref().is_none_or(|t| change.time > t.time) {

@@ -337,6 +337,12 @@ pub trait Debugger {
     /// Evaluates `expr` as a condition at the current stop, without side effects on the
     /// session: whether it holds, and its value as the debugger prints it.
     fn holds(&mut self, expr: &str) -> Result<(bool, String)>;
+    /// Whether an enabled breakpoint could stop the program: with none (and no
+    /// watchpoints) `reverse-continue` goes straight to the start instead of searching
+    /// the whole history for a hit. The default: there may be.
+    fn breakpoints_set(&mut self) -> Result<bool> {
+        Ok(true)
+    }
     /// The enabled watchpoints the user set in the debugger itself (none for a debugger
     /// without them).
     fn watchpoints(&mut self) -> Result<Vec<Watchpoint>> {

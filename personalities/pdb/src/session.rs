@@ -335,6 +335,13 @@ impl Debugger for PdbSession {
         self.sup.shutdown();
     }
 
+    fn breakpoints_set(&mut self) -> Result<bool> {
+        let settings = self.current_settings();
+        let bps = settings["breakpoints"].as_array();
+        // (Settings not known: there may be some.)
+        Ok(bps.is_none_or(|bps| bps.iter().any(|b| b["enabled"].as_bool() != Some(false))))
+    }
+
     fn after_restart(&self, line: &str) -> Option<String> {
         // `run ARGS` / `restart ARGS`: at the start the program has not read its arguments
         // yet; they are set there (a change that pins the start anew) as pdb sets them.

@@ -351,3 +351,27 @@ fn reverse_watch_takes_its_names_from_the_selected_frame() {
     assert!(run[2].output.contains("New value: 0x0"), "{:#?}", run[2]);
     run[3].assert_value("$1 = 3");
 }
+
+#[test]
+fn going_back_within_a_frame_shows_the_line_and_into_another_the_frame_too() {
+    // As gdb's own steps: the frame's header only where the function changes.
+    let dir = TestDir::new("gdb-cmd-frame-line");
+    let src = dir.c_program(
+        "int square(int x) {\n    int y = x * x;\n    return y;\n}\n\nint main(void) {\n    int t = square(3);\n    return t;\n}\n",
+    );
+    let run = Fred::new(&dir).gdb().run(&[
+        "break square",
+        "run",
+        "next",
+        "reverse-step",
+        "reverse-step",
+    ]);
+    run[3].assert_at(&src, 2, "square");
+    assert!(
+        run[3].output.starts_with("2\t") && !run[3].output.contains("#0"),
+        "{:?}",
+        run[3].output
+    );
+    run[4].assert_at(&src, 7, "main");
+    assert!(run[4].output.contains("#0  main ()"), "{:?}", run[4].output);
+}

@@ -74,6 +74,10 @@ pub struct GdbSession {
     /// The stretch (checkpoint, first and last epoch) a replay or search runs: its input is
     /// typed again each time the agent runs it again.
     replaying: Option<(CheckpointId, u64, u64)>,
+    /// The function and depth of the stop the user last saw (searches move the program
+    /// unseen): a reverse command that lands in the same frame shows only the source
+    /// line, as gdb's own steps do.
+    shown: Option<(String, Option<u32>)>,
 }
 
 impl GdbSession {
@@ -148,10 +152,17 @@ impl GdbSession {
             stdin_ended: !config.forward_stdin,
             spent: false,
             replaying: None,
+            shown: None,
         };
         let a = s.wait(true, false, out)?;
         s.pos = a.pos;
         Ok(s)
+    }
+
+    /// The function and depth the program stands in, as [`GdbSession::shown`] keeps them.
+    fn frame_shown(&self) -> Option<(String, Option<u32>)> {
+        let loc = self.pos.location.as_ref()?;
+        Some((format!("{}:{}", loc.file, loc.function), self.pos.depth))
     }
 
     /// Restores checkpoint `ck`: gdb's copy becomes the live process and a fresh copy of
@@ -285,6 +296,7 @@ impl Debugger for GdbSession {
             self.adopt(start, true);
         }
         self.pos = a.pos;
+        self.shown = self.frame_shown();
         let epoch = split(self.pos.time).0;
         let needs_own_checkpoint = self
             .recipes
@@ -345,11 +357,18 @@ impl Debugger for GdbSession {
         let r = self.request(json!({"op": "run", "segments": segments}))?;
         self.adopt_all(&r);
         // Where it landed, and the user's `display`s, as gdb shows them at a stop.
-        for line in ["frame", "display"] {
+        let here = self.frame_shown();
+        let frame = if here.is_some() && here == self.shown {
+            "with print frame-info source-line -- frame"
+        } else {
+            "frame"
+        };
+        for line in [frame, "display"] {
             self.send(&json!({"op": "user", "line": line}))?;
             let a = self.wait(true, false, out)?;
             self.pos = a.pos;
         }
+        self.shown = self.frame_shown();
         Ok(self.pos.clone())
     }
 

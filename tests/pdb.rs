@@ -1528,3 +1528,27 @@ fn reverse_continue_with_no_enabled_breakpoint_goes_to_the_start() {
     run[9].assert_at(&prog, 3, "<module>");
     run[10].assert_value("0");
 }
+
+#[test]
+fn stepping_back_over_an_exception_caught_by_the_caller() {
+    // At the exception's event in the caller pdb shows the caller's frame, but its stack
+    // goes on into the traceback's frames: the stop was put in the callee, and every
+    // replay to it "diverged".
+    let dir = TestDir::new("caught");
+    let prog = dir.program(
+        "def risky(x):\n    raise ValueError('bad %d' % x)\n\ndef main():\n    try:\n        risky(0)\n    except ValueError as e:\n        msg = str(e)\n    return msg\n\nprint(main())\n",
+    );
+    let run = Fred::new(&dir).run(&[
+        "break 8", "continue", "rs", "rs", "rs", "rs", "next", "next",
+    ]);
+    run[2].assert_at(&prog, 7, "main");
+    run[3].assert_at(&prog, 6, "main");
+    assert!(
+        run[3].output.contains("ValueError: bad 0"),
+        "{:?}",
+        run[3].output
+    );
+    run[4].assert_at(&prog, 2, "risky");
+    run[5].assert_at(&prog, 2, "risky");
+    run[7].assert_at(&prog, 6, "main");
+}

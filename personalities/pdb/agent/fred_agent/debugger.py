@@ -46,6 +46,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.end_message = ""
         self.end_depth = None
         self.stop_event = ("line", None)
+        self.stop_frame = None  # the frame of the stop being shown (see stop_index)
         self.known_checkpoints = []  # in the stretch being replayed, latest first
         self.scan = None
         self.scan_hook = None
@@ -128,7 +129,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.end_kind == "finished":
             return {"time": self.t + 1, "kind": "finished", "location": None,
                     "depth": None, "message": self.end_message}
-        frame, lineno = self.stack[-1]
+        frame, lineno = self.stack[self.stop_index()]
         loc = {"file": self.canonic(frame.f_code.co_filename), "line": lineno,
                "function": frame.f_code.co_name}
         if self.end_kind == "postmortem":
@@ -219,7 +220,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if then.get("fred") in ("goto", "scan"):
             return self.begin(then)
         if at_prompt:
-            self.rebind_watches(self.stack[-1][0])
+            self.rebind_watches(self.stack[self.stop_index()][0])
             self.show_stop()
             self.send_ready()
         return None
@@ -242,8 +243,8 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.message("--Return--")
         elif kind == "exception" and arg:
             self.message(traceback.format_exception_only(arg[0], arg[1])[-1].strip())
-        self.curindex = len(self.stack) - 1
-        self.curframe = self.stack[-1][0]
+        self.curindex = self.stop_index()
+        self.curframe = self.stack[self.curindex][0]
         try:
             self.curframe_locals = self.curframe.f_locals
         except AttributeError:
@@ -255,7 +256,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.end_kind:
             self.send_ready()
             return None
-        frame = self.stack[-1][0] if getattr(self, "stack", None) else None
+        frame = self.stack[self.stop_index()][0] if getattr(self, "stack", None) else None
         kind, arg = self.stop_event
         self.set_mode(req, frame, kind)
         if self.mode == SCAN and frame is not None and self.t < self.target:
@@ -495,6 +496,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         # exception's traceback), so objects die, and finalizers run, when they would
         # without fred, the same in every replay.
         super().forget()
+        self.stop_frame = None
         self.stop_event = (self.stop_event[0], None) if not self.end_kind else self.stop_event
         try:
             self.curframe_locals = {}
@@ -506,6 +508,20 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         if self.curframe is None:
             return self.mainpyfile
         return super().defaultFile()
+
+    def stop_index(self):
+        """Where the stop's own frame is in self.stack: the last, but at an exception the
+        stack goes on into the frames of its traceback (those it passed through already),
+        and pdb shows the stop's frame, where the event happened."""
+        frame = self.stop_frame
+        for i in range(len(self.stack) - 1, -1, -1):
+            if self.stack[i][0] is frame:
+                return i
+        return len(self.stack) - 1
+
+    def setup(self, f, tb):
+        super().setup(f, tb)  # (which forgets the stop before)
+        self.stop_frame = f
 
     def interaction(self, frame, tb):
         for note in self.watch_notes:

@@ -1552,3 +1552,31 @@ fn stepping_back_over_an_exception_caught_by_the_caller() {
     run[5].assert_at(&prog, 2, "risky");
     run[7].assert_at(&prog, 6, "main");
 }
+
+#[test]
+fn stepping_on_from_the_end_of_an_imported_module_stays_out_of_the_import_system() {
+    // Going back lands on the return of the module's code, run by the import: stepping on
+    // from there went into the import system's frames, and counted their events, so the
+    // timeline no longer matched any replay.
+    let dir = TestDir::new("import-return");
+    let helper = dir.write("helper.py", "def double(x):\n    y = x * 2\n    return y\n");
+    let prog = dir.program("import helper\nr = helper.double(21)\nprint(r)\n");
+    let run = Fred::new(&dir).run(&[
+        "break helper.py:3",
+        "continue",
+        "rf",
+        "rs",
+        "step",
+        "continue",
+        "rc",
+        "continue",
+        "p y",
+    ]);
+    run[2].assert_at(&prog, 2, "<module>");
+    run[3].assert_at(&helper, 1, "<module>");
+    run[4].assert_at(&prog, 2, "<module>");
+    run[5].assert_at(&helper, 3, "double");
+    run[6].assert_at(&prog, 1, "<module>");
+    run[7].assert_at(&helper, 3, "double");
+    run[8].assert_value("42");
+}

@@ -329,6 +329,17 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.scan_hook(frame, event, arg, t)
         return self.trace_dispatch
 
+    def set_step(self):
+        # bdb's step from a return event traces the caller from then on (it may not have
+        # been traced): not a frame of hidden code, whose events are no part of the
+        # program's time (the import system's, when a module being imported returns).
+        returning = getattr(self, "frame_returning", None)
+        caller = returning.f_back if returning is not None else None
+        before = caller.f_trace if caller is not None else None
+        super().set_step()
+        if caller is not None and caller.f_code in self.hidden_code:
+            caller.f_trace = before
+
     def set_break(self, *args, **kwargs):
         self.break_lines = {}
         return super().set_break(*args, **kwargs)
@@ -404,7 +415,10 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         sys.settrace(self.trace_dispatch)
         frame = sys._getframe().f_back
         while frame is not None and frame is not self.botframe:
-            frame.f_trace = self.trace_dispatch
+            # Not the frames of hidden code (the import system's, under a module being
+            # imported): their events are no part of the program's time, in any run.
+            if frame.f_code not in self.hidden_code:
+                frame.f_trace = self.trace_dispatch
             frame = frame.f_back
 
     # ----- pdb's own question ----------------------------------------------------------

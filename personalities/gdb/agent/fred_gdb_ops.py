@@ -377,6 +377,10 @@ class AgentCommand(gdb.Command):
         agent.busy = True
         try:
             reply = getattr(self.ops, req["op"])(req)
+        except KeyboardInterrupt:
+            # Ctrl-C inside a call gdb makes for a search (a watched function call):
+            # as a Ctrl-C between the program's stops is.
+            reply = {"interrupted": True}
         except Exception as e:  # one line back to fred, never a traceback
             fred_gdb.log_failure()
             reply = {"error": str(e).strip().splitlines()[0] if str(e).strip() else repr(e)}

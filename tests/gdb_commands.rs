@@ -375,3 +375,26 @@ fn going_back_within_a_frame_shows_the_line_and_into_another_the_frame_too() {
     run[4].assert_at(&src, 7, "main");
     assert!(run[4].output.contains("#0  main ()"), "{:?}", run[4].output);
 }
+
+#[test]
+fn new_arguments_once_the_program_has_run_are_refused_in_one_line() {
+    // A restart goes back to the recorded start, which has the first run's arguments:
+    // taking others silently would run with the old ones.
+    let dir = TestDir::new("gdb-cmd-args");
+    let src = dir.c_program(
+        "#include <stdio.h>\n\nint main(int argc, char **argv) {\n    int n = argc;\n    printf(\"%d %s\\n\", n, argc > 1 ? argv[1] : \"-\");\n    return 0;\n}\n",
+    );
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 5",
+        "run aaa",
+        "run bbb",
+        "set args zz",
+        "p argv[1]",
+        "p n",
+    ]);
+    run[1].assert_at(&src, 5, "main");
+    run[2].assert_error("keeps the arguments of its first run");
+    run[3].assert_error("keeps the arguments of its first run");
+    assert!(run[4].output.contains("\"aaa\""), "{:?}", run[4].output);
+    run[5].assert_value("$2 = 2");
+}

@@ -159,6 +159,20 @@ impl GdbSession {
         Ok(s)
     }
 
+    /// `run ARGS`, `start ARGS` or `set args ...` once the program has run: a restart goes
+    /// back to the recorded start, which has the first run's arguments.
+    fn new_arguments(&self, line: &str) -> bool {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        let second = words.next();
+        self.pos.kind != StopKind::NotStarted
+            && match first {
+                "r" | "run" | "start" | "starti" => second.is_some(),
+                "set" => second == Some("args"),
+                _ => false,
+            }
+    }
+
     /// The function and depth the program stands in, as [`GdbSession::shown`] keeps them.
     fn frame_shown(&self) -> Option<(String, Option<u32>)> {
         let loc = self.pos.location.as_ref()?;
@@ -248,6 +262,9 @@ impl Debugger for GdbSession {
     }
 
     fn classify(&self, line: &str) -> CommandClass {
+        if self.new_arguments(line) {
+            return CommandClass::Inspect; // (refused by execute)
+        }
         crate::classify(line)
     }
 
@@ -258,6 +275,13 @@ impl Debugger for GdbSession {
     fn execute(&mut self, line: &str, out: &mut dyn Output) -> Result<Position> {
         if let Some(why) = crate::classify::refused(line) {
             return Err(DebuggerError::Refused(format!("{}: {why}.", line.trim())));
+        }
+        if self.new_arguments(line) {
+            return Err(DebuggerError::Refused(format!(
+                "{}: the program keeps the arguments of its first run under fred (one \
+                 recorded session per run); quit and start fred-gdb with the new ones.",
+                line.trim()
+            )));
         }
         let (from, _) = split(self.pos.time);
         self.term.command_starts(from, self.replayed);

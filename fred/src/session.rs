@@ -310,7 +310,7 @@ impl Session {
             }
             CommandClass::Motion if before.kind != StopKind::Stop => {
                 return Ok(Reply::error(
-                    "The program has ended; go back with a reverse command, or 'restart'.",
+                    "The program has ended; go back with a reverse command, or 'run' it again from the start.",
                 ))
             }
             _ => {}

@@ -51,6 +51,10 @@ const SETTINGS: &[&str] = &[
 /// The agent's command that gives the program new arguments at its start (`run ARGS`).
 pub(crate) const SET_ARGUMENTS: &str = "fred_arguments";
 
+/// The agent's command that says the program was restarted with its arguments, as pdb
+/// says it (it only looks).
+pub(crate) const SAY_RESTARTED: &str = "fred_restarted";
+
 /// fred's watches, settings too.
 const WATCHES: &[&str] = &["watch", "unwatch"];
 

@@ -345,8 +345,16 @@ impl Debugger for PdbSession {
     fn after_restart(&self, line: &str) -> Option<String> {
         // `run ARGS` / `restart ARGS`: at the start the program has not read its arguments
         // yet; they are set there (a change that pins the start anew) as pdb sets them.
-        let args = line.trim().split_once(char::is_whitespace)?.1.trim();
-        (!args.is_empty()).then(|| format!("{} {args}", crate::classify::SET_ARGUMENTS))
+        // Without: pdb's word on restarting, with the arguments it keeps.
+        let args = line
+            .trim()
+            .split_once(char::is_whitespace)
+            .map_or("", |(_, a)| a.trim());
+        Some(if args.is_empty() {
+            crate::classify::SAY_RESTARTED.to_string()
+        } else {
+            format!("{} {args}", crate::classify::SET_ARGUMENTS)
+        })
     }
 }
 

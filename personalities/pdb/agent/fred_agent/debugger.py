@@ -297,7 +297,12 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.error("Cannot run %s: %s" % (arg, e))
             return
         sys.argv[1:] = args
-        self.message("Restarting %s with arguments:\n\t%s" % (self.mainpyfile, " ".join(args)))
+        self.do_fred_restarted("")
+
+    def do_fred_restarted(self, arg):
+        """(fred internal) after `run` or `restart`: what pdb says then."""
+        self.message("Restarting %s with arguments:\n\t%s"
+                     % (self.mainpyfile, " ".join(sys.argv[1:])))
 
     # ----- the event clock -------------------------------------------------------------
 

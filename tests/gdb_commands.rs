@@ -398,3 +398,24 @@ fn new_arguments_once_the_program_has_run_are_refused_in_one_line() {
     assert!(run[4].output.contains("\"aaa\""), "{:?}", run[4].output);
     run[5].assert_value("$2 = 2");
 }
+
+#[test]
+fn run_again_stops_at_a_breakpoint_on_main_s_first_line() {
+    // fred's start is main's first line; gdb resuming from there passes a breakpoint on
+    // it, where a fresh run stops. `break main`, `run`, ..., `run` ran to the end.
+    let dir = TestDir::new("gdb-cmd-run-main");
+    let src = dir.c_program(LOOP);
+    let run =
+        Fred::new(&dir)
+            .gdb()
+            .run(&["break main", "run", "next", "next", "run", "next", "p i"]);
+    run[1].assert_at(&src, 4, "main");
+    run[4].assert_at(&src, 4, "main");
+    assert!(
+        run[4].output.contains("Breakpoint 1, main ()"),
+        "{:?}",
+        run[4].output
+    );
+    run[5].assert_at(&src, 5, "main");
+    run[6].assert_value("$1 = 0");
+}

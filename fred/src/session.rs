@@ -301,9 +301,15 @@ impl Session {
             }
             CommandClass::Restart => {
                 let start = self.tl.start().clone();
-                self.land(start.time, start.location.clone(), out)?;
+                let next = self.dbg.after_restart(line);
+                // With a command to follow, that command shows the start as the debugger
+                // does after restarting.
+                match next {
+                    Some(_) => self.land(start.time, start.location.clone(), &mut Discard)?,
+                    None => self.land(start.time, start.location.clone(), out)?,
+                };
                 self.tl.set_cursor(0);
-                if let Some(next) = self.dbg.after_restart(line) {
+                if let Some(next) = next {
                     return self.debugger_command(&next, out);
                 }
                 return Ok(Reply::default());

@@ -401,8 +401,39 @@ class UserCommand(gdb.Command):
         emit("reply", self.ops.user({"line": arg}))
 
 
+class RunOnCommand(gdb.Command):
+    """`fred-run-on`, after `run` again, where fred has brought the program back to its
+    start (its first line in main): go on as `run` would have. A fresh run stops at a
+    breakpoint there; gdb resuming from a place does not, so a breakpoint of the user's at
+    this place is reported here as gdb reports one, and otherwise the program continues."""
+
+    def __init__(self):
+        super().__init__("fred-run-on", gdb.COMMAND_OBSCURE)
+
+    def invoke(self, arg, from_tty):
+        frame = gdb.newest_frame()
+        pc = frame.pc()
+        for b in gdb.breakpoints():
+            if b.number <= 0 or not b.enabled or b.type != gdb.BP_BREAKPOINT:
+                continue
+            if not any(loc.enabled and loc.address == pc for loc in (b.locations or [])):
+                continue
+            try:
+                if b.condition and not bool(gdb.parse_and_eval(b.condition)):
+                    continue
+            except gdb.error:
+                pass  # (gdb stops at a condition it cannot evaluate)
+            if b.ignore_count > 0:
+                continue
+            where = gdb.execute("frame", to_string=True).split("  ", 1)[-1]
+            gdb.write("\nBreakpoint %d, %s" % (b.number, where))
+            return
+        gdb.execute("continue", from_tty=from_tty)
+
+
 def register(agent):
     agent.end_bps = {}
     ops = Ops(agent)
     AgentCommand(ops)
     UserCommand(ops)
+    RunOnCommand()

@@ -4,8 +4,12 @@ use fred_personality::CommandClass;
 
 const MOTION: &[&str] = &[
     "s", "step", "n", "next", "si", "stepi", "ni", "nexti", "c", "cont", "continue", "fg", "fin",
-    "finish", "u", "until", "adv", "advance",
+    "finish", "u", "until", "adv", "advance", RUN_ON,
 ];
+
+/// The agent's command that goes on from the program's start after `run` again, as `run`
+/// would: it stops at once for a breakpoint at the start, or continues.
+pub(crate) const RUN_ON: &str = "fred-run-on";
 const MUTATES: &[&str] = &["j", "jump", "call", "return", "signal", "queue-signal"];
 
 /// Classifies a gdb command line. Assignments and expressions that call functions count as

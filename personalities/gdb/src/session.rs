@@ -468,7 +468,7 @@ impl Debugger for GdbSession {
     fn after_restart(&self, line: &str) -> Option<String> {
         // `run` runs on from the start to the first breakpoint; `start` stays there.
         let word = line.split_whitespace().next().unwrap_or("");
-        matches!(word, "r" | "run").then(|| "continue".to_string())
+        matches!(word, "r" | "run").then(|| crate::classify::RUN_ON.to_string())
     }
 
     fn show_time(&self, t: Time) -> String {

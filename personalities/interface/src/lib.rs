@@ -355,7 +355,8 @@ pub trait Debugger {
     fn idle(&mut self) {}
     /// After a command that starts the program again (`run`) has brought it back to the
     /// start of recorded history: the command that carries on as the debugger would
-    /// (gdb's `run` goes on to the first breakpoint), if any.
+    /// (gdb's `run` goes on to the first breakpoint), if any. That command shows the start
+    /// itself, as the debugger does after restarting (the landing there is not shown).
     fn after_restart(&self, line: &str) -> Option<String> {
         let _ = line;
         None

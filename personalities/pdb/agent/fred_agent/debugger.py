@@ -300,9 +300,10 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
         self.do_fred_restarted("")
 
     def do_fred_restarted(self, arg):
-        """(fred internal) after `run` or `restart`: what pdb says then."""
+        """(fred internal) after `run` or `restart`: what pdb says then, and the start."""
         self.message("Restarting %s with arguments:\n\t%s"
                      % (self.mainpyfile, " ".join(sys.argv[1:])))
+        self.print_stack_entry(self.stack[self.curindex])
 
     # ----- the event clock -------------------------------------------------------------
 

@@ -28,6 +28,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "clock.py",
     "clock.c",
     "collect.py",
+    "commands.py",
     "debugger.py",
     "files.py",
     "forks.py",

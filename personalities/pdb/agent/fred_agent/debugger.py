@@ -9,6 +9,7 @@ import traceback
 
 from .channel import SockIn, SockOut
 from .clock import FAST, GOTO, NORMAL, SCAN, ClockMixin
+from .commands import CommandsMixin
 from .scan import ScanMixin
 from .settings import SettingsMixin
 from .snapshot import SnapshotMixin
@@ -23,7 +24,7 @@ AT_END_ALLOWED = {
 }
 
 
-class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
+class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin, pdb.Pdb):
     """pdb with an event clock, in-process replay and scanning, and fork snapshots."""
 
     def __init__(self, sock_path, fred_pid, tty_fd, native=None):
@@ -286,25 +287,6 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             self.open_clock(None, None, None, dispatch=False)
         return 1
 
-    def do_fred_arguments(self, arg):
-        """(fred internal) at the program's start, after `run ARGS` or `restart ARGS`: the
-        program's new arguments, as pdb's run sets them, and what pdb says then."""
-        import shlex
-
-        try:
-            args = shlex.split(arg)
-        except ValueError as e:
-            self.error("Cannot run %s: %s" % (arg, e))
-            return
-        sys.argv[1:] = args
-        self.do_fred_restarted("")
-
-    def do_fred_restarted(self, arg):
-        """(fred internal) after `run` or `restart`: what pdb says then, and the start."""
-        self.message("Restarting %s with arguments:\n\t%s"
-                     % (self.mainpyfile, " ".join(sys.argv[1:])))
-        self.print_stack_entry(self.stack[self.curindex])
-
     # ----- the event clock -------------------------------------------------------------
 
     def trace_dispatch(self, frame, event, arg):
@@ -426,27 +408,6 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, pdb.Pdb):
             if frame.f_code not in self.hidden_code:
                 frame.f_trace = self.trace_dispatch
             frame = frame.f_back
-
-    # ----- pdb's own question ----------------------------------------------------------
-
-    def do_clear(self, arg):
-        # pdb asks with input(), which reads the program's terminal: fred types nothing
-        # there, and the session would hang. The question goes to fred as a prompt of its
-        # own instead, as pdb itself asks for a statement's next line when not reading a
-        # terminal; the answer is the next line typed (or the script's next line).
-        if arg:
-            return super().do_clear(arg)
-        self.stdout.write("Clear all breaks? ")
-        self.stdout.flush()
-        reply = self.stdin.readline().strip().lower()
-        if reply in ("y", "yes"):
-            cleared = [bp for bp in bdb.Breakpoint.bpbynumber if bp]
-            self.clear_all_breaks()
-            for bp in cleared:
-                self.message("Deleted %s" % bp)
-
-    do_clear.__doc__ = pdb.Pdb.do_clear.__doc__
-    do_cl = do_clear
 
     # ----- forward watches (pdb has none) ---------------------------------------------
 

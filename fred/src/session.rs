@@ -350,7 +350,10 @@ impl Session {
         if after.kind == StopKind::Stop {
             if class == CommandClass::Mutates {
                 // Replay would not redo this change, so pin the changed state.
-                let kept: Vec<String> = (self.tl.checkpoints().iter())
+                let kept: Vec<String> = self
+                    .tl
+                    .checkpoints()
+                    .iter()
                     .filter(|k| k.ck.time > after.time && self.taken_by_user.contains(&k.ck.id))
                     .map(|k| k.ck.id.to_string())
                     .collect();

@@ -1,5 +1,6 @@
 """Snapshots: fork a frozen copy of the process, and make live copies from it later."""
 
+import errno
 import fcntl
 import os
 import signal
@@ -78,16 +79,6 @@ class SnapshotMixin:
     def snapshot(self, at_stop, frame=None, event=None):
         """Fork a frozen copy. Returns None in the live process, or, in a fresh copy made
         from the snapshot later, fred's resume request."""
-        if _thread_count() > 1:
-            msg = ("cannot checkpoint: the program runs %d threads, and fork copies only "
-                   "one" % _thread_count())
-            if at_stop:
-                self.chan.send({"reply": {"error": msg}})
-            elif not self.threads_warned:
-                self.threads_warned = True
-                self.notices.append(msg)
-            self.last_snapshot_wall = monotonic() + 3600
-            return None
         loop = _running_loop()
         if at_stop:
             here = self.state()
@@ -103,17 +94,34 @@ class SnapshotMixin:
             try:
                 pid, fd, n = self.native.checkpoint(self.chan.sock.fileno(), frozen.buf,
                                                     self.sock_path, hello_prefix(hello))
-            except OSError:
-                pass  # (forked below, the slower way)
+            except OSError as e:
+                if e.errno == errno.EAGAIN:  # (more than one thread: forkwait.c checks)
+                    return self.refuse_threads(at_stop)
+                # (otherwise forked below, the slower way)
             if pid == 0:
                 return self.snapshot_woken(fd, n, loop)
         if pid is None:
+            if _thread_count() > 1:
+                return self.refuse_threads(at_stop)
             pid = self.snapshot_in_python(hello, loop)
             if isinstance(pid, dict):
                 return pid
         self.last_snapshot_wall = monotonic()
         if at_stop:
             self.chan.send({"reply": {"snapshot_pid": pid}})
+        return None
+
+    def refuse_threads(self, at_stop):
+        """No checkpoint of a program running threads (fork copies one): say so, to fred at
+        a stop, once in a run's notices, and try again only much later."""
+        msg = ("cannot checkpoint: the program runs %d threads, and fork copies only "
+               "one" % _thread_count())
+        if at_stop:
+            self.chan.send({"reply": {"error": msg}})
+        elif not self.threads_warned:
+            self.threads_warned = True
+            self.notices.append(msg)
+        self.last_snapshot_wall = monotonic() + 3600
         return None
 
     def snapshot_in_python(self, hello, loop):

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Fred, TestDir};
+use support::{cmds, times, Fred, TestDir};
 
 const LOOP: &str = r#"int g;
 
@@ -418,4 +418,77 @@ fn run_again_stops_at_a_breakpoint_on_main_s_first_line() {
     );
     run[5].assert_at(&src, 5, "main");
     run[6].assert_value("$1 = 0");
+}
+
+/// Calls `tick` three times, saying so first each time.
+const TICKS: &str = r#"#include <stdio.h>
+
+int total;
+
+void tick(int k) {
+    total += k;
+}
+
+int main(void) {
+    for (int i = 1; i <= 3; i++) {
+        printf("tick %d\n", i);
+        tick(i);
+    }
+    return 0;
+}
+"#;
+
+#[test]
+fn forward_commands_typed_ahead_stop_where_the_program_ends() {
+    // A script's run of `continue`s goes to gdb at once. The one that ends the program
+    // leaves the rest to fred, which says each time that the program has ended; the
+    // session goes on.
+    let dir = TestDir::new("gdb-cmd-ahead-end");
+    let src = dir.c_program(TICKS);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break tick",
+        "run",
+        "continue",
+        "continue",
+        "continue",
+        "continue",
+        "continue",
+        "reverse-continue",
+        "p total",
+        "continue",
+        "continue",
+    ]);
+    run[1].assert_at(&src, 6, "tick");
+    run[2].assert_at(&src, 6, "tick");
+    run[3].assert_at(&src, 6, "tick");
+    assert_eq!(run[4].state, "finished", "{:#?}", run[4]);
+    run[5].assert_error("has ended");
+    run[6].assert_error("has ended");
+    run[7].assert_at(&src, 6, "tick");
+    run[8].assert_value("$1 = 3");
+    assert_eq!(run[9].state, "finished", "{:#?}", run[9]);
+    run[10].assert_error("has ended");
+}
+
+#[test]
+fn program_output_stays_with_the_command_typed_ahead_that_made_it() {
+    // gdb runs the next `continue` while fred still reads the answer of the one before:
+    // what the program writes meanwhile is the next command's.
+    let dir = TestDir::new("gdb-cmd-ahead-output");
+    dir.c_program(&TICKS.replace("i <= 3", "i <= 30"));
+    let run = Fred::new(&dir)
+        .gdb()
+        .run(&cmds(&[&["break tick", "run"], &times("continue", 30)]));
+    // run[k] (`run`, then each `continue`) stops at the k-th call.
+    for k in 1..=30 {
+        let out = &run[k].output;
+        assert!(out.contains(&format!("tick {k}\n")), "{k}: {out:?}");
+        let ticks = out.lines().filter(|l| l.starts_with("tick ")).count();
+        assert_eq!(ticks, 1, "{k}: {out:?}");
+    }
+    assert!(
+        run[31].output.contains("exited normally"),
+        "{:?}",
+        run[31].output
+    );
 }

@@ -62,6 +62,15 @@ impl Pty {
         }
     }
 
+    /// A Ctrl-C typed into the terminal (which signals its foreground process) leaves the
+    /// input already typed in place, where a terminal by default throws it away.
+    pub fn keep_input_on_interrupt(&self) {
+        if let Ok(mut t) = termios::tcgetattr(&self.master) {
+            t.local_flags.insert(termios::LocalFlags::NOFLSH);
+            let _ = termios::tcsetattr(&self.master, termios::SetArg::TCSANOW, &t);
+        }
+    }
+
     /// Types as much of `bytes` as the terminal takes now; returns how many it took.
     pub fn write_some(&self, bytes: &[u8]) -> usize {
         nix::unistd::write(&self.master, bytes).unwrap_or_default()

@@ -24,7 +24,9 @@ pub fn commands(script: &str) -> Vec<&str> {
 /// `keep_going`), 2 when the session was lost.
 pub fn run(session: &mut Session, script: &str, json: bool, keep_going: bool) -> i32 {
     let mut status = 0;
-    for line in commands(script) {
+    let lines = commands(script);
+    for (i, &line) in lines.iter().enumerate() {
+        session.type_ahead(&lines[i..]);
         let started = Instant::now();
         let (reply, text) = if json {
             let mut cap = Capture::default();

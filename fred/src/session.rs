@@ -213,7 +213,33 @@ impl Session {
 
     /// The answer to the last command is out: the debugger may tidy up before the next.
     pub fn idle(&mut self) {
-        self.dbg.idle();
+        if self.dbg.typed_ahead() == 0 {
+            self.dbg.idle();
+        }
+    }
+
+    /// `lines` are the commands to come, the first of them next (a script's): lets the
+    /// debugger type the forward commands among the first of them ahead, so that it runs
+    /// them back to back. Only where going forward from here needs nothing of fred between
+    /// them: the program stands at a stop at the end of its history.
+    pub fn type_ahead(&mut self, lines: &[&str]) {
+        if !self.started
+            || self.dbg.typed_ahead() > 0
+            || self.tl.in_the_past()
+            || self.dbg.position().kind != StopKind::Stop
+        {
+            return;
+        }
+        let motions = lines
+            .iter()
+            .take_while(|l| {
+                matches!(parse(l), Ok(Command::Debugger(_)))
+                    && self.dbg.classify(l) == CommandClass::Motion
+            })
+            .count();
+        if motions > 1 {
+            self.dbg.type_ahead(&lines[..motions]);
+        }
     }
 
     /// Runs one command line; what it prints goes to `out`.
@@ -371,7 +397,7 @@ impl Session {
                 }
                 let ck = self.dbg.checkpoint()?;
                 self.tl.add(ck, true);
-            } else if moved {
+            } else if moved && self.dbg.typed_ahead() == 0 {
                 let newest = self.tl.restore_point(after.time).map_or(0, |c| c.time);
                 if after.time - newest >= self.policy.prompt_spacing
                     && self.last_checkpoint.elapsed()
@@ -542,6 +568,9 @@ impl Session {
     }
 
     fn thin(&mut self) {
+        if self.dbg.typed_ahead() > 0 {
+            return; // (the next commands are on their way: not now)
+        }
         let now = self.dbg.position().time;
         for id in self.tl.thin(now) {
             self.dbg.drop_checkpoint(id);

@@ -123,6 +123,7 @@ class Program:
         self.functions = {}  # pc -> name of the function it is in
         self.return_entries = set()  # entries a call returns onto (from the native clock)
         self.sources = set()
+        self.main = (0, 0)  # main's code: the outermost frame of the program's own
         sources = program_sources(gdb.current_progspace().filename)
         seen = set()
         for src in sources:
@@ -139,6 +140,14 @@ class Program:
                 seen.add(st.fullname())
                 self.sources.add(st.fullname())
                 self._add(st)
+        pcs = list(self.lines) + list(self.entries)
+        self.span = (min(pcs), max(pcs) + 1) if pcs else (0, 0)
+        main = gdb.lookup_global_symbol("main")
+        block = gdb.block_for_pc(int(main.value().address)) if main else None
+        while block is not None and block.function is None:
+            block = block.superblock
+        if block is not None:
+            self.main = (block.start, block.end)
 
     def _add(self, st):
         table = list(st.linetable())
@@ -170,8 +179,19 @@ class Program:
         while frame is not None:
             if self.owns(frame):
                 n += 1
+            if self.outermost(frame):
+                break
             frame = frame.older()
         return n
+
+    def outermost(self, frame):
+        """`frame` is main's, called from outside the program's code: no frame out from it
+        is the program's. (Walking on would have gdb unwind the C library's start-up frames
+        afresh at every stop, with its debugging information.)"""
+        if not self.main[0] <= frame.pc() < self.main[1]:
+            return False
+        older = frame.older()
+        return older is None or not self.span[0] <= older.pc() < self.span[1]
 
     def owns(self, frame):
         sal = frame.find_sal()
@@ -204,6 +224,9 @@ class Agent:
         self.steps_at = {}  # (epoch, k) of a checkpoint mid-epoch -> the stepping rules' state
         self.exit_bp = None
         self.evaluating = False  # fred is evaluating an expression: hits are not events
+        self.ahead = 0  # commands fred typed ahead still to run (see `fred-ahead`)
+        self.ahead_fresh = False  # the prompt after `fred-ahead` itself is to come
+        self.program_tty = None  # the program's terminal, to mark where a command ended
         gdb.events.cont.connect(self._on_cont)
         gdb.events.stop.connect(self._on_stop)
         gdb.events.exited.connect(self._on_exited)
@@ -261,9 +284,10 @@ class Agent:
             self.stop_info = ("exited", getattr(event, "exit_code", None))
 
     def after_command(self):
-        """Called at each prompt: if the user's command ran the program, a new epoch."""
+        """Called at each prompt: if the user's command ran the program, a new epoch (and
+        True)."""
         if not self.resumed and (self.started or not gdb.selected_inferior().pid):
-            return
+            return False
         self.resumed = False
         info = self.stop_info or ("other", None)
         first = not self.started
@@ -275,6 +299,7 @@ class Agent:
         self.epoch += 1
         self.k = 0
         self.announce_end(info)
+        return True
 
     def describe_end(self, info):
         kind, what = info
@@ -381,14 +406,63 @@ class Agent:
 
     def prompt(self, _current):
         try:
-            self.after_command()
+            moved = self.after_command()
             pos = self.position()
             pos["recipe"] = self.recipe
             self.recipe = None
         except Exception as e:  # never lose the prompt
             log_failure()
+            moved = True
             pos = {"time": self.time(), "kind": "stop", "location": None, "error": str(e)}
-        return MARK + "prompt;" + json.dumps(pos) + BEL + "(gdb) "
+        if self.ahead_fresh:
+            self.ahead_fresh = False
+        elif self.ahead:
+            self.ahead -= 1
+            self.mark_program_output()
+            if self.ahead and self.must_look(pos, moved):
+                pos["dropped"] = drop_typed_ahead()
+                self.ahead = 0
+        return MARK + "prompt;" + json.dumps(pos) + BEL  # (fred shows its own prompt)
+
+    # ---- commands typed ahead --------------------------------------------------------
+
+    def must_look(self, pos, moved):
+        """Whether fred must see where a command typed ahead stopped before the next runs:
+        the program ended, or no recipe reaches this stop again (a watchpoint, Ctrl-C), so
+        fred checkpoints it first."""
+        if pos.get("kind") != "stop" or "error" in pos:
+            return True
+        recipe = pos.get("recipe")
+        return moved and (recipe is None or recipe.get("end") in (None, "watch"))
+
+    def mark_program_output(self):
+        """Marks the end of a typed-ahead command's output in the program's terminal, so
+        that what the program wrote stays with the command that ran it."""
+        try:
+            if self.program_tty is None:
+                path = gdb.parameter("inferior-tty")
+                self.program_tty = os.open(path, os.O_WRONLY | os.O_NOCTTY)
+            os.write(self.program_tty, (MARK + "end" + BEL).encode())
+        except (OSError, TypeError, gdb.error):
+            pass
+
+
+def drop_typed_ahead():
+    """Reads away the lines still waiting in gdb's terminal; returns how many. (gdb reads
+    its input a byte at a time, so what waits is exactly the lines not yet run, and a
+    terminal in canonical mode gives one line a read.)"""
+    import fcntl
+    import struct
+    import termios
+
+    lines = 0
+    while True:
+        waiting = struct.unpack("i", fcntl.ioctl(0, termios.FIONREAD, b"\0\0\0\0"))[0]
+        if waiting <= 0:
+            return lines
+        if not os.read(0, waiting):
+            return lines
+        lines += 1
 
 
 AGENT = Agent()

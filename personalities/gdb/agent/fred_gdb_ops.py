@@ -389,6 +389,20 @@ class AgentCommand(gdb.Command):
         emit("reply", reply)
 
 
+class AheadCommand(gdb.Command):
+    """`fred-ahead N`: the next N lines are forward commands fred typed ahead, without
+    waiting for the prompt of each. Where one of them stops where fred must look first,
+    the prompt drops the rest and says how many (`dropped`)."""
+
+    def __init__(self, agent):
+        super().__init__("fred-ahead", gdb.COMMAND_OBSCURE)
+        self.agent = agent
+
+    def invoke(self, arg, from_tty):
+        self.agent.ahead = int(arg)
+        self.agent.ahead_fresh = True
+
+
 class UserCommand(gdb.Command):
     """A command the user typed, as is: `fred-user LINE` (the short form of the agent's
     `user` request, since gdb reads its terminal a byte at a time)."""
@@ -436,4 +450,5 @@ def register(agent):
     ops = Ops(agent)
     AgentCommand(ops)
     UserCommand(ops)
+    AheadCommand(agent)
     RunOnCommand()

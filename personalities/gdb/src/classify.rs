@@ -12,6 +12,21 @@ const MOTION: &[&str] = &[
 pub(crate) const RUN_ON: &str = "fred-run-on";
 const MUTATES: &[&str] = &["j", "jump", "call", "return", "signal", "queue-signal"];
 
+/// Forward commands that can be typed ahead: `continue`, `next` and `step`, with at most a
+/// count. (They cannot fail where the program stands at a stop in its own code, so their
+/// answer needs no error of its own; `finish` can, in the outermost frame.)
+pub fn types_ahead(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let word = words.next().unwrap_or("");
+    let count = words.next();
+    matches!(
+        word,
+        "c" | "cont" | "continue" | "n" | "next" | "s" | "step"
+    ) && count.is_none_or(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        && words.next().is_none()
+        && line.len() < 64
+}
+
 /// Classifies a gdb command line. Assignments and expressions that call functions count as
 /// [`CommandClass::Mutates`], since replay would not repeat them.
 pub fn classify(line: &str) -> CommandClass {

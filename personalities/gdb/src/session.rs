@@ -1,6 +1,6 @@
 //! A gdb session: gdb in a pty, its agent spoken to through `fred-agent` commands.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 
@@ -11,7 +11,7 @@ use fred_personality::{
 };
 use serde_json::{json, Value};
 
-use crate::markers::MarkerReader;
+use crate::markers::{MarkerReader, Piece};
 use crate::terminal::ProgramTerminal;
 use crate::xstate;
 
@@ -78,14 +78,26 @@ pub struct GdbSession {
     /// unseen): a reverse command that lands in the same frame shows only the source
     /// line, as gdb's own steps do.
     shown: Option<(String, Option<u32>)>,
+    /// What gdb wrote after the prompt last waited for, still to be read.
+    unread: VecDeque<Piece>,
+    /// Commands typed ahead (`fred-ahead`) whose answers are still to be read.
+    ahead: VecDeque<String>,
+    /// The command waited for was typed ahead: its program output ends at the agent's mark.
+    marking: bool,
+    /// ...and that mark has been read.
+    mark_seen: bool,
 }
+
+/// At most this many commands are typed ahead at once (a terminal line holds 4,095 bytes
+/// until gdb reads it, and fred checkpoints and tidies between batches).
+const MAX_AHEAD: usize = 32;
 
 impl GdbSession {
     /// Starts gdb on the program with the agent loaded, and waits for its first prompt.
     pub fn start(config: &GdbConfig, out: &mut dyn Output) -> Result<Self> {
         let dir = fred_personality::install_agent("gdb-agent", "", crate::AGENT_FILES)?;
         let boot = format!(
-            "python import sys; sys.path.insert(0, {:?}); import fred_gdb; \
+            "python import sys; sys.dont_write_bytecode = False; sys.path.insert(0, {:?}); import fred_gdb; \
              fred_gdb.CHECKPOINT_EVERY = {}",
             dir.to_string_lossy(),
             config.checkpoint_interval_ms as f64 / 1000.0
@@ -153,7 +165,14 @@ impl GdbSession {
             spent: false,
             replaying: None,
             shown: None,
+            unread: VecDeque::new(),
+            ahead: VecDeque::new(),
+            marking: false,
+            mark_seen: false,
         };
+        // Ctrl-C must not throw away commands typed ahead: the agent drops those itself,
+        // knowing how many.
+        s.pty.keep_input_on_interrupt();
         let a = s.wait(true, false, out)?;
         s.pos = a.pos;
         Ok(s)
@@ -171,6 +190,13 @@ impl GdbSession {
                 "set" => second == Some("args"),
                 _ => false,
             }
+    }
+
+    /// The agent dropped the last `n` commands typed ahead (one before them stopped where
+    /// fred must look first): they will be typed afresh.
+    fn dropped(&mut self, n: usize) {
+        let keep = self.ahead.len().saturating_sub(n);
+        self.ahead.truncate(keep);
     }
 
     /// The function and depth the program stands in, as [`GdbSession::shown`] keeps them.
@@ -290,9 +316,20 @@ impl Debugger for GdbSession {
         if self.stdin_ended {
             self.term.end_of_file(from);
         }
+        let typed_ahead = self.ahead.front().is_some_and(|l| l == line);
+        if typed_ahead {
+            self.ahead.pop_front();
+        } else if !self.ahead.is_empty() {
+            return Err(DebuggerError::Failed(format!(
+                "'{}' came while commands typed ahead were still running",
+                line.trim()
+            )));
         // A line gdb would continue (a trailing backslash) or that a terminal cannot carry
         // goes inside a JSON request instead.
-        if line.len() < 3000 && !line.contains(['\n', '\r']) && !line.trim_end().ends_with('\\') {
+        } else if line.len() < 3000
+            && !line.contains(['\n', '\r'])
+            && !line.trim_end().ends_with('\\')
+        {
             self.pty
                 .write(format!("fred-user {line}\n").as_bytes())
                 .map_err(|e| DebuggerError::Gone(format!("gdb is gone: {e}")))?;
@@ -305,7 +342,11 @@ impl Debugger for GdbSession {
             crate::classify(line),
             CommandClass::Inspect | CommandClass::Quit
         );
-        let a = self.wait(true, true, out)?;
+        self.marking = typed_ahead;
+        self.mark_seen = false;
+        let a = self.wait(true, true, out);
+        self.marking = false;
+        let a = a?;
         let mut began = from;
         if let Some(t) = a.reply["start"]["time"].as_u64() {
             began = split(t).0;
@@ -474,6 +515,45 @@ impl Debugger for GdbSession {
     fn show_time(&self, t: Time) -> String {
         let (epoch, k) = split(t);
         format!("{epoch}.{k}")
+    }
+
+    fn type_ahead(&mut self, lines: &[&str]) -> usize {
+        let n = lines
+            .iter()
+            .take(MAX_AHEAD)
+            .take_while(|l| crate::classify::types_ahead(l))
+            .count();
+        // The program's input must not depend on which command fred is reading the answer
+        // of: only once fred's own input has ended (the program reads end of file).
+        if n < 2
+            || !self.ahead.is_empty()
+            || !self.stdin_ended
+            || self.replayed
+            || self.pos.kind != StopKind::Stop
+        {
+            return 0;
+        }
+        let mut text = format!("fred-ahead {n}\n");
+        for line in &lines[..n] {
+            text.push_str(line.trim());
+            text.push('\n');
+        }
+        if self.pty.write(text.as_bytes()).is_err() {
+            return 0;
+        }
+        // `fred-ahead`'s own prompt; the commands run on behind it.
+        if self
+            .wait(false, false, &mut fred_personality::Discard)
+            .is_err()
+        {
+            return 0;
+        }
+        self.ahead = lines[..n].iter().map(|l| l.to_string()).collect();
+        n
+    }
+
+    fn typed_ahead(&self) -> usize {
+        self.ahead.len()
     }
 
     fn idle(&mut self) {

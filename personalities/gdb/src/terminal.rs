@@ -25,6 +25,16 @@ pub struct ProgramTerminal {
     offsets: HashMap<CheckpointId, usize>,
     /// The first epoch given an end of file because fred's own input had ended.
     ended_at: Option<u64>,
+    /// What the program wrote after a mark, read with it (see [`Self::output_to_mark`]).
+    carry: Vec<u8>,
+}
+
+/// What the agent writes into the program's terminal where a command typed ahead ended
+/// (the program's output reaches fred there, in order, however far ahead gdb is).
+pub const END_MARK: &[u8] = b"\x1b]7779;fred-end\x07";
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 impl ProgramTerminal {
@@ -39,6 +49,7 @@ impl ProgramTerminal {
             pending: Vec::new(),
             offsets: HashMap::new(),
             ended_at: None,
+            carry: Vec::new(),
         })
     }
 
@@ -53,8 +64,34 @@ impl ProgramTerminal {
     }
 
     /// What the program has written since the last call.
-    pub fn output(&self) -> Vec<u8> {
-        self.pty.read_available()
+    pub fn output(&mut self) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend(self.pty.read_available());
+        // (A mark that came after its command's answer was read is dropped.)
+        while let Some(i) = find(&bytes, END_MARK) {
+            bytes.drain(i..i + END_MARK.len());
+        }
+        bytes
+    }
+
+    /// What the program has written up to the agent's next mark of a command's end (see
+    /// [`END_MARK`]), and whether the mark has come; what follows it is kept for the next
+    /// command.
+    pub fn output_to_mark(&mut self) -> (Vec<u8>, bool) {
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend(self.pty.read_available());
+        if let Some(i) = find(&bytes, END_MARK) {
+            self.carry = bytes.split_off(i + END_MARK.len());
+            bytes.truncate(i);
+            return (bytes, true);
+        }
+        // A mark cut in two by a read waits for its second half.
+        let keep = (1..END_MARK.len())
+            .rev()
+            .find(|&n| bytes.ends_with(&END_MARK[..n]))
+            .unwrap_or(0);
+        self.carry = bytes.split_off(bytes.len() - keep);
+        (bytes, false)
     }
 
     /// Whether bytes are still waiting to be typed.

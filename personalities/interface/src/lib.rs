@@ -353,6 +353,21 @@ pub trait Debugger {
     /// fred has answered a command and waits for the next: a moment for housekeeping the
     /// answer did not have to wait for (such as letting go of spent process copies).
     fn idle(&mut self) {}
+    /// Types forward commands (each [`CommandClass::Motion`]) ahead, before the answers of
+    /// the ones before them have been read, so that the debugger never waits for fred
+    /// between them (scripts). Returns how many of `lines`, from the first, it took (0:
+    /// none; a personality need not do this). The next [`Debugger::execute`] calls, for
+    /// these lines in order, read their answers; until [`Debugger::typed_ahead`] is 0,
+    /// nothing else may be asked of the debugger.
+    fn type_ahead(&mut self, lines: &[&str]) -> usize {
+        let _ = lines;
+        0
+    }
+    /// Lines typed ahead whose answers are still to be read (fewer than were typed when
+    /// one stopped where fred must look before the rest run: those are run afresh).
+    fn typed_ahead(&self) -> usize {
+        0
+    }
     /// After a command that starts the program again (`run`) has brought it back to the
     /// start of recorded history: the command that carries on as the debugger would
     /// (gdb's `run` goes on to the first breakpoint), if any. That command shows the start

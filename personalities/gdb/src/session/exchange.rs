@@ -10,6 +10,10 @@ use serde_json::Value;
 use super::{split, GdbSession};
 use crate::markers::Piece;
 
+/// How long fred waits, once gdb has written, before reading the output of a command typed
+/// ahead (microseconds).
+const AHEAD_NAP_US: u64 = 1000;
+
 /// What one exchange with gdb came to: the agent's reply (if any) and the prompt's position.
 pub(super) struct Answer {
     pub(super) reply: Value,
@@ -22,6 +26,58 @@ impl GdbSession {
     pub(super) fn wait(&mut self, show: bool, user: bool, out: &mut dyn Output) -> Result<Answer> {
         let mut reply = Value::Null;
         loop {
+            // What an earlier read brought beyond the prompt it waited for (commands typed
+            // ahead answer back to back). A command typed ahead is shown whole once its
+            // prompt has come, after the program's output up to its mark: the two streams
+            // arrive apart, and gdb's report of a stop comes after what the program wrote.
+            let whole = self
+                .unread
+                .iter()
+                .any(|p| matches!(p, Piece::Marker(kind, _) if kind == "prompt"));
+            if self.marking && whole {
+                self.await_mark(show, out);
+            }
+            while let Some(piece) = (whole || !self.marking)
+                .then(|| self.unread.pop_front())
+                .flatten()
+            {
+                match piece {
+                    Piece::Text(t) if show => out.debugger(&String::from_utf8_lossy(&t)),
+                    Piece::Text(_) => {}
+                    Piece::Marker(kind, payload) if kind == "reply" => {
+                        reply = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                    }
+                    Piece::Marker(kind, payload) if kind == "prompt" => {
+                        let v: Value = serde_json::from_str(&payload).map_err(|e| {
+                            DebuggerError::Failed(format!("bad prompt from the gdb agent: {e}"))
+                        })?;
+                        let pos: Position = serde_json::from_value(v.clone()).map_err(|e| {
+                            DebuggerError::Failed(format!("bad position from the gdb agent: {e}"))
+                        })?;
+                        self.note_epoch(&pos, &v["recipe"]);
+                        if let Some(n) = v["dropped"].as_u64() {
+                            self.dropped(n as usize);
+                        }
+                        self.await_mark(show, out);
+                        self.program_output(show, out);
+                        return Ok(Answer { reply, pos });
+                    }
+                    Piece::Marker(kind, _) if kind == "rerun" => {
+                        // The agent runs the stretch again from its checkpoint: the
+                        // program is to read its input again.
+                        if let Some((id, from, to)) = self.replaying {
+                            self.term.replay(id, from, to);
+                        }
+                    }
+                    Piece::Marker(..) => {}
+                }
+            }
+            // The program's output past a command's mark is the next command's.
+            let listen = if self.marking && self.mark_seen {
+                0
+            } else {
+                libc::POLLIN
+            };
             let mut fds = vec![
                 libc::pollfd {
                     fd: self.pty.fd(),
@@ -31,9 +87,9 @@ impl GdbSession {
                 libc::pollfd {
                     fd: self.term.fd(),
                     events: if self.term.has_pending() {
-                        libc::POLLIN | libc::POLLOUT
+                        listen | libc::POLLOUT
                     } else {
-                        libc::POLLIN
+                        listen
                     },
                     revents: 0,
                 },
@@ -56,6 +112,12 @@ impl GdbSession {
             let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 200) };
             if n < 0 {
                 continue;
+            }
+            if self.marking {
+                // gdb runs commands typed ahead without waiting for fred: reading its
+                // output in larger pieces wakes fred (and takes a processor from gdb and
+                // the program) a few times a command instead of at each write.
+                std::thread::sleep(std::time::Duration::from_micros(AHEAD_NAP_US));
             }
             // Copies gdb let go of may have been reparented to fred, the subreaper.
             fred_ckpt::reap_children();
@@ -96,42 +158,43 @@ impl GdbSession {
                 }
                 continue;
             }
-            for piece in self.reader.feed(&bytes) {
-                match piece {
-                    Piece::Text(t) if show => out.debugger(&String::from_utf8_lossy(&t)),
-                    Piece::Text(_) => {}
-                    Piece::Marker(kind, payload) if kind == "reply" => {
-                        reply = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                    }
-                    Piece::Marker(kind, payload) if kind == "prompt" => {
-                        let v: Value = serde_json::from_str(&payload).map_err(|e| {
-                            DebuggerError::Failed(format!("bad prompt from the gdb agent: {e}"))
-                        })?;
-                        let pos: Position = serde_json::from_value(v.clone()).map_err(|e| {
-                            DebuggerError::Failed(format!("bad position from the gdb agent: {e}"))
-                        })?;
-                        self.note_epoch(&pos, &v["recipe"]);
-                        self.program_output(show, out);
-                        return Ok(Answer { reply, pos });
-                    }
-                    Piece::Marker(kind, _) if kind == "rerun" => {
-                        // The agent runs the stretch again from its checkpoint: the
-                        // program is to read its input again.
-                        if let Some((id, from, to)) = self.replaying {
-                            self.term.replay(id, from, to);
-                        }
-                    }
-                    Piece::Marker(..) => {}
-                }
-            }
+            self.unread.extend(self.reader.feed(&bytes));
         }
     }
 
     /// Passes on (or, in replays, drops) what the program has written.
     pub(super) fn program_output(&mut self, show: bool, out: &mut dyn Output) {
-        let bytes = self.term.output();
+        let bytes = if !self.marking {
+            self.term.output()
+        } else if self.mark_seen {
+            return;
+        } else {
+            let (bytes, seen) = self.term.output_to_mark();
+            self.mark_seen = seen;
+            bytes
+        };
         if show && !bytes.is_empty() {
             out.program(&bytes);
+        }
+    }
+
+    /// At the prompt of a command typed ahead: the agent marked the program's terminal
+    /// before it; waits (briefly) for the mark, so that the program's output up to it is
+    /// this command's.
+    fn await_mark(&mut self, show: bool, out: &mut dyn Output) {
+        let started = std::time::Instant::now();
+        while self.marking && !self.mark_seen && started.elapsed().as_millis() < 500 {
+            self.program_output(show, out);
+            if self.mark_seen {
+                break;
+            }
+            let mut fd = [libc::pollfd {
+                fd: self.term.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            }];
+            // SAFETY: `fd` is a valid array of one pollfd.
+            unsafe { libc::poll(fd.as_mut_ptr(), 1, 20) };
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Pty {
     /// For a pty made with [`Pty::open`]: its slave side, kept open by fred so the terminal
     /// outlives the processes that come and go on it, and so fred can see its input queue.
     slave: Option<OwnedFd>,
+    /// For a process started by [`Pty::spawn_piped`]: the pipe its output comes on.
+    output: Option<OwnedFd>,
 }
 
 nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
@@ -34,6 +36,7 @@ impl Pty {
         Ok(Pty {
             master: pair.master,
             slave: Some(pair.slave),
+            output: None,
         })
     }
 
@@ -83,6 +86,27 @@ impl Pty {
         args: &[S],
         env: &[(String, String)],
     ) -> Result<(Pty, i32)> {
+        Self::start(program, args, env, false)
+    }
+
+    /// As [`Pty::spawn`], but the process writes its output (stdout and stderr) to a pipe,
+    /// which [`Pty::read_available`] and [`Pty::fd`] then stand for; it reads the pty. A
+    /// terminal's every write costs the kernel a wake-up of its reader, a pipe's far less,
+    /// and a process that writes in many small pieces (gdb) feels the difference.
+    pub fn spawn_piped<S: AsRef<OsStr>>(
+        program: &OsStr,
+        args: &[S],
+        env: &[(String, String)],
+    ) -> Result<(Pty, i32)> {
+        Self::start(program, args, env, true)
+    }
+
+    fn start<S: AsRef<OsStr>>(
+        program: &OsStr,
+        args: &[S],
+        env: &[(String, String)],
+        piped: bool,
+    ) -> Result<(Pty, i32)> {
         let pair = raw_pair()?;
         let slave = pair.slave;
         let stdio = |fd: &OwnedFd| -> Result<Stdio> {
@@ -90,11 +114,22 @@ impl Pty {
                 fd.try_clone().map_err(|e| CkptError::io("dup pty", e))?,
             ))
         };
+        let (reader, writer) = if piped {
+            let (r, w) = nix::unistd::pipe().map_err(|e| CkptError::io("pipe", e.into()))?;
+            set_cloexec(r.as_raw_fd())?;
+            set_cloexec(w.as_raw_fd())?;
+            (Some(r), w)
+        } else {
+            (
+                None,
+                slave.try_clone().map_err(|e| CkptError::io("dup pty", e))?,
+            )
+        };
         let mut cmd = Command::new(program);
         cmd.args(args)
             .stdin(stdio(&slave)?)
-            .stdout(stdio(&slave)?)
-            .stderr(stdio(&slave)?);
+            .stdout(stdio(&writer)?)
+            .stderr(stdio(&writer)?);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -112,11 +147,16 @@ impl Pty {
             .spawn()
             .map_err(|e| CkptError::io(format!("start {}", program.to_string_lossy()), e))?;
         drop(slave);
+        drop(writer);
         nonblocking(pair.master.as_raw_fd())?;
+        if let Some(r) = &reader {
+            nonblocking(r.as_raw_fd())?;
+        }
         Ok((
             Pty {
                 master: pair.master,
                 slave: None,
+                output: reader,
             },
             child.id() as i32,
         ))
@@ -128,7 +168,7 @@ impl Pty {
         // Small: it is zeroed at every call, and a call mostly finds a few dozen bytes.
         let mut buf = [0u8; 8192];
         loop {
-            match nix::unistd::read(self.master.as_raw_fd(), &mut buf) {
+            match nix::unistd::read(self.fd(), &mut buf) {
                 Ok(0) => break,
                 Ok(n) => out.extend_from_slice(&buf[..n]),
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -153,9 +193,10 @@ impl Pty {
         Ok(())
     }
 
-    /// The master's file descriptor, for polling.
+    /// The descriptor the process's output is read from (the master, or the pipe of
+    /// [`Pty::spawn_piped`]), for polling.
     pub fn fd(&self) -> RawFd {
-        self.master.as_raw_fd()
+        self.output.as_ref().unwrap_or(&self.master).as_raw_fd()
     }
 }
 

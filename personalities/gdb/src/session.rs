@@ -136,7 +136,15 @@ impl GdbSession {
         args.push(config.program.clone().into());
         args.extend(config.args.iter().map(OsString::from));
         let env = xstate::gdb_env(&dir, &mut args, out);
-        let (pty, pid) = Pty::spawn(&config.gdb, &args, &env)
+        // gdb writes a stop's report in a dozen pieces, each a wake-up of fred through a
+        // terminal: where there is no colour to keep (scripts, JSON), its output comes
+        // through a pipe instead. It still reads a terminal, which keeps it interactive.
+        let spawn = if config.style {
+            Pty::spawn
+        } else {
+            Pty::spawn_piped
+        };
+        let (pty, pid) = spawn(&config.gdb, &args, &env)
             .map_err(|e| DebuggerError::Gone(format!("cannot start gdb: {e}")))?;
         let mut s = GdbSession {
             pty,

@@ -190,8 +190,15 @@ class Program:
         afresh at every stop, with its debugging information.)"""
         if not self.main[0] <= frame.pc() < self.main[1]:
             return False
-        older = frame.older()
-        return older is None or not self.span[0] <= older.pc() < self.span[1]
+        try:
+            # The return address beside the saved frame pointer, as -O0 code keeps it: no
+            # unwinding into the C library (gdb's dearest step here).
+            base = frame_base(frame)
+            ret = int.from_bytes(gdb.selected_inferior().read_memory(base + 8, 8), "little")
+        except (gdb.error, gdb.MemoryError, ValueError, OverflowError):
+            older = frame.older()
+            ret = older.pc() if older is not None else None
+        return ret is None or not self.span[0] <= ret < self.span[1]
 
     def owns(self, frame):
         sal = frame.find_sal()

@@ -39,6 +39,10 @@ impl Default for Policy {
 /// that they take at most about 5% of the time of a session that runs forward.
 const CHECKPOINT_COST_SHARE: u32 = 20;
 
+/// At most this many of a script's next lines are offered to be typed ahead at once (each
+/// offer reads them all, at every command).
+const AHEAD_WINDOW: usize = 64;
+
 /// What running one command came to.
 #[derive(Clone, Debug, Default)]
 pub struct Reply {
@@ -232,6 +236,7 @@ impl Session {
         }
         let motions = lines
             .iter()
+            .take(AHEAD_WINDOW)
             .take_while(|l| {
                 matches!(parse(l), Ok(Command::Debugger(_)))
                     && self.dbg.classify(l) == CommandClass::Motion

@@ -59,64 +59,6 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
     Ok(median(fred) / median(plain))
 }
 
-/// What typing commands one at a time costs plain gdb, as fred must (it reads where each
-/// command left the program before the next): plain gdb given the commands of
-/// [`forward_overhead`] through a terminal, each after the prompt of the one before / plain
-/// gdb reading them from a pipe. No target: it is the floor under `gdb_forward_overhead`.
-pub fn one_at_a_time(b: &Bench) -> Result<f64> {
-    let prog = b.compile("breakpoints")?;
-    let mut cmds = vec!["break 16".to_string(), "run".to_string()];
-    cmds.extend(std::iter::repeat_n("continue".to_string(), 1000));
-    let (mut piped, mut typed) = (Vec::new(), Vec::new());
-    for _ in 0..b.reps {
-        piped.push(b.plain_gdb(&prog, &cmds)?.0);
-        typed.push(typed_gdb(&prog, &cmds)?);
-    }
-    Ok(median(typed) / median(piped))
-}
-
-/// Plain gdb in a terminal, each line typed once gdb prompts for it; its wall time.
-fn typed_gdb(prog: &str, lines: &[String]) -> Result<f64> {
-    let started = std::time::Instant::now();
-    let args = [
-        "-q",
-        "-nx",
-        "-iex",
-        "set pagination off",
-        "-iex",
-        "set confirm off",
-        prog,
-    ];
-    let (pty, pid) = fred_ckpt::Pty::spawn(std::ffi::OsStr::new("gdb"), &args, &[])?;
-    let mut seen = String::new();
-    let prompt = |seen: &mut String| -> Result<()> {
-        while !seen.ends_with("(gdb) ") {
-            if started.elapsed() > LIMIT {
-                bail!("gdb did not prompt within {} s", LIMIT.as_secs());
-            }
-            let mut fd = [libc::pollfd {
-                fd: pty.fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            }];
-            // SAFETY: `fd` is a valid array of one pollfd.
-            unsafe { libc::poll(fd.as_mut_ptr(), 1, 100) };
-            seen.push_str(&String::from_utf8_lossy(&pty.read_available()));
-        }
-        seen.clear();
-        Ok(())
-    };
-    prompt(&mut seen)?;
-    for line in lines.iter().map(String::as_str).chain(["kill"]) {
-        pty.write(format!("{line}\n").as_bytes())?;
-        prompt(&mut seen)?;
-    }
-    pty.write(b"quit\n")?;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-    Ok(started.elapsed().as_secs_f64())
-}
-
 /// reverse-step from just after a loop of 10^7 iterations, median.
 pub fn reverse_step_ms(b: &Bench) -> Result<f64> {
     let prog = b.compile("long_loop")?;

@@ -96,6 +96,9 @@ impl GdbSession {
     /// Starts gdb on the program with the agent loaded, and waits for its first prompt.
     pub fn start(config: &GdbConfig, out: &mut dyn Output) -> Result<Self> {
         let dir = fred_personality::install_agent("gdb-agent", "", crate::AGENT_FILES)?;
+        // gdb starts its Python with bytecode writing off: the agent's modules would be
+        // compiled afresh at every start (about 20 ms); compiled once, they wait in the
+        // agent's directory beside their sources.
         let boot = format!(
             "python import sys; sys.dont_write_bytecode = False; sys.path.insert(0, {:?}); import fred_gdb; \
              fred_gdb.CHECKPOINT_EVERY = {}",

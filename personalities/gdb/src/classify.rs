@@ -27,6 +27,14 @@ pub fn types_ahead(line: &str) -> bool {
         && line.len() < 64
 }
 
+/// `continue` and its short forms, with or without a count.
+pub fn continues(line: &str) -> bool {
+    matches!(
+        line.split_whitespace().next(),
+        Some("c" | "cont" | "continue")
+    )
+}
+
 /// Classifies a gdb command line. Assignments and expressions that call functions count as
 /// [`CommandClass::Mutates`], since replay would not repeat them.
 pub fn classify(line: &str) -> CommandClass {

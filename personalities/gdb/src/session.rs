@@ -86,6 +86,11 @@ pub struct GdbSession {
     marking: bool,
     /// ...and that mark has been read.
     mark_seen: bool,
+    /// ...and it is a `continue`, whose answer starts with a line written before the
+    /// program runs on.
+    continuing: bool,
+    /// What the program wrote during that command, shown once its answer is whole.
+    held: Vec<u8>,
 }
 
 /// At most this many commands are typed ahead at once (a terminal line holds 4,095 bytes
@@ -180,6 +185,8 @@ impl GdbSession {
             ahead: VecDeque::new(),
             marking: false,
             mark_seen: false,
+            continuing: false,
+            held: Vec::new(),
         };
         // Ctrl-C must not throw away commands typed ahead: the agent drops those itself,
         // knowing how many.
@@ -355,6 +362,7 @@ impl Debugger for GdbSession {
         );
         self.marking = typed_ahead;
         self.mark_seen = false;
+        self.continuing = crate::classify::continues(line);
         let a = self.wait(true, true, out);
         self.marking = false;
         let a = a?;

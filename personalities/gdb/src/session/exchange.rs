@@ -35,7 +35,11 @@ impl GdbSession {
                 .iter()
                 .any(|p| matches!(p, Piece::Marker(kind, _) if kind == "prompt"));
             if self.marking && whole {
+                if self.continuing {
+                    self.lead_in(show, out);
+                }
                 self.await_mark(show, out);
+                self.release_held(show, out);
             }
             while let Some(piece) = (whole || !self.marking)
                 .then(|| self.unread.pop_front())
@@ -60,6 +64,7 @@ impl GdbSession {
                         }
                         self.await_mark(show, out);
                         self.program_output(show, out);
+                        self.release_held(show, out);
                         return Ok(Answer { reply, pos });
                     }
                     Piece::Marker(kind, _) if kind == "rerun" => {
@@ -164,17 +169,51 @@ impl GdbSession {
 
     /// Passes on (or, in replays, drops) what the program has written.
     pub(super) fn program_output(&mut self, show: bool, out: &mut dyn Output) {
-        let bytes = if !self.marking {
-            self.term.output()
-        } else if self.mark_seen {
+        if self.marking {
+            // Held until the command's answer is whole (see `wait`); read meanwhile, so
+            // that a program writing much never blocks on a full terminal.
+            if !self.mark_seen {
+                let (bytes, seen) = self.term.output_to_mark();
+                self.mark_seen = seen;
+                self.held.extend(bytes);
+            }
             return;
-        } else {
-            let (bytes, seen) = self.term.output_to_mark();
-            self.mark_seen = seen;
-            bytes
-        };
+        }
+        let bytes = self.term.output();
         if show && !bytes.is_empty() {
             out.program(&bytes);
+        }
+    }
+
+    /// Shows what the program wrote during the command typed ahead, once all of it is in.
+    fn release_held(&mut self, show: bool, out: &mut dyn Output) {
+        let bytes = std::mem::take(&mut self.held);
+        if show && !bytes.is_empty() {
+            out.program(&bytes);
+        }
+    }
+
+    /// Shows gdb's text of a `continue` typed ahead up to its `Continuing.` line, which gdb
+    /// writes before the program runs on (so before what the program writes).
+    fn lead_in(&mut self, show: bool, out: &mut dyn Output) {
+        const LINE: &[u8] = b"Continuing.\n";
+        // (gdb writes the line in pieces, which may have come in separate reads.)
+        let mut text = Vec::new();
+        while let Some(Piece::Text(t)) = self.unread.front() {
+            text.extend_from_slice(t);
+            self.unread.pop_front();
+        }
+        // Without the line (gdb refused the command), all of it comes after the program's.
+        let at = text
+            .windows(LINE.len())
+            .position(|w| w == LINE)
+            .map_or(0, |i| i + LINE.len());
+        let rest = text.split_off(at);
+        if !rest.is_empty() {
+            self.unread.push_front(Piece::Text(rest));
+        }
+        if show && !text.is_empty() {
+            out.debugger(&String::from_utf8_lossy(&text));
         }
     }
 

@@ -499,3 +499,36 @@ fn program_output_stays_with_the_command_typed_ahead_that_made_it() {
         run[31].output
     );
 }
+
+#[test]
+fn going_back_from_an_abort_lands_before_it() {
+    // SIGABRT stayed pending in gdb across a restore and killed the replay ("died of ...
+    // before the replay reached its target"); it is held back as the faults are.
+    let dir = TestDir::new("gdb-cmd-abort");
+    let src = dir.c_program(
+        &TICKS
+            .replace(
+                "    total += k;\n",
+                "    total += k;\n    if (k == 2)\n        abort();\n",
+            )
+            .replace(
+                "#include <stdio.h>",
+                "#include <stdio.h>\n#include <stdlib.h>",
+            ),
+    );
+    let run = Fred::new(&dir).gdb().run(&[
+        "break tick",
+        "run",
+        "continue",
+        "continue",
+        "reverse-finish",
+        "p i",
+        "reverse-continue",
+        "p k",
+    ]);
+    assert_eq!(run[3].state, "postmortem", "{:#?}", run[3]);
+    run[4].assert_at(&src, 15, "main");
+    run[5].assert_value("$1 = 2");
+    run[6].assert_at(&src, 7, "tick");
+    run[7].assert_value("$2 = 1");
+}

@@ -476,10 +476,10 @@ AGENT = Agent()
 if gdb.current_progspace().filename:
     # The program was loaded before this agent was (gdb's command line names it).
     program_sources(gdb.current_progspace().filename)
-# A fault stays pending in gdb across `restart`, and would be delivered to the next copy
-# run; not passing faults to the program keeps every replay clean. (The program stops at
-# a fault as under plain gdb; fred does not run it on past one.)
-gdb.execute("handle SIGSEGV SIGBUS SIGFPE SIGILL stop print nopass", to_string=True)
+# A fault (or an abort's SIGABRT) stays pending in gdb across `restart`, and would be
+# delivered to the next copy run; not passing them to the program keeps every replay
+# clean. (The program stops at one as under plain gdb; fred does not run it on past one.)
+gdb.execute("handle SIGSEGV SIGBUS SIGFPE SIGILL SIGABRT stop print nopass", to_string=True)
 
 from fred_gdb_ops import register  # noqa: E402  (the operations live beside this file)
 

@@ -239,6 +239,41 @@ fn reverse_watch_sees_kernel_writes_and_chains_too_long_for_the_debug_registers(
     run[5].assert_value("$1 = 7");
 }
 
+/// Reads its input three bytes at a time.
+const READS_IN_PIECES: &str = r#"#include <unistd.h>
+
+int main(void) {
+    char buf[4] = "";
+    int got = 0;
+    for (int i = 0; i < 6; i++) {
+        ssize_t r = read(0, buf, 3);
+        got += r;
+    }
+    return got;
+}
+"#;
+
+#[test]
+fn replays_from_a_checkpoint_part_way_through_the_input_read_what_was_read_there() {
+    // The end of file fred types after the input is not in the terminal's count of unread
+    // bytes: counted as one, it put each read of a replay one byte late ("2\n" for "22\n").
+    let dir = TestDir::new("gdb-input-pieces");
+    let src = dir.c_program(READS_IN_PIECES);
+    let mut commands = vec!["break 8", "run", "continue 5"];
+    for _ in 0..5 {
+        commands.extend(["reverse-continue", "p buf"]);
+    }
+    let run = Fred::new(&dir)
+        .gdb()
+        .input("11\n22\n33\n44\n55\n66\n")
+        .run(&commands);
+    run[2].assert_at(&src, 8, "main");
+    for (i, want) in ["55", "44", "33", "22", "11"].iter().enumerate() {
+        run[3 + 2 * i].assert_at(&src, 8, "main");
+        run[4 + 2 * i].assert_value(&format!("${} = \"{want}\\n\"", i + 1));
+    }
+}
+
 /// Reads two numbers from its input (stdin).
 const READS: &str = r#"#include <stdio.h>
 

@@ -29,6 +29,14 @@ pub struct ProgramTerminal {
     carry: Vec<u8>,
 }
 
+/// The terminal's end-of-file character (Ctrl-D), which fred types when its own input ends.
+const EOF: u8 = 0x04;
+
+/// How many bytes of `bytes` are not end-of-file characters.
+fn data(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b != EOF).count()
+}
+
 /// What the agent writes into the program's terminal where a command typed ahead ended
 /// (the program's output reaches fred there, in order, however far ahead gdb is).
 pub const END_MARK: &[u8] = b"\x1b]7779;fred-end\x07";
@@ -115,19 +123,52 @@ impl ProgramTerminal {
         &mut self.inputs[e]
     }
 
-    /// How much of epoch `epoch`'s input the program has read by now.
+    /// How much of epoch `epoch`'s input the program has read by now. A terminal's count
+    /// of unread input leaves out the end-of-file characters (Ctrl-D) in it, so while
+    /// some is unread only the other bytes are counted, and a Ctrl-D is taken as read once
+    /// a byte after it is.
     fn consumed(&self, epoch: u64) -> usize {
-        let written: usize = self.queued.iter().map(|p| p.2).sum();
-        let mut read = written.saturating_sub(self.pty.unread_input() + self.pending.len());
+        let unread = self.pty.unread_input();
+        if unread == 0 {
+            // All typed has been read, Ctrl-Ds too.
+            let written: usize = self.queued.iter().map(|p| p.2).sum();
+            let mut read = written.saturating_sub(self.pending.len());
+            let mut at = 0;
+            for &(e, start, len) in &self.queued {
+                let r = read.min(len);
+                if e == epoch {
+                    at = start + r;
+                }
+                read -= r;
+            }
+            return at;
+        }
+        let written: usize = self.queued.iter().map(|&p| data(self.part(p))).sum();
+        let mut read = written.saturating_sub(unread + data(&self.pending));
         let mut at = 0;
         for &(e, start, len) in &self.queued {
-            let r = read.min(len);
-            if e == epoch {
-                at = start + r;
+            let bytes = self.part((e, start, len));
+            let mut i = 0;
+            while i < bytes.len() && read > 0 {
+                if bytes[i] != EOF {
+                    read -= 1;
+                }
+                i += 1;
             }
-            read -= r;
+            if e == epoch {
+                at = start + i;
+            }
         }
         at
+    }
+
+    /// The bytes of a part of the queue.
+    fn part(&self, (epoch, start, len): (u64, usize, usize)) -> &[u8] {
+        let input = self
+            .inputs
+            .get(epoch as usize)
+            .map_or(&[][..], Vec::as_slice);
+        &input[start.min(input.len())..(start + len).min(input.len())]
     }
 
     /// The user typed `bytes` to the program while a command that began in `epoch` ran.
@@ -173,9 +214,20 @@ impl ProgramTerminal {
         if to <= from {
             return;
         }
-        let unread = self.pty.unread_input() + self.pending.len();
+        let (unread, pending) = (self.pty.unread_input(), self.pending.len());
         let input = self.input_mut(from);
-        let tail = input.split_off(input.len().saturating_sub(unread));
+        // The unread bytes in the terminal, and the Ctrl-Ds among and after them (which
+        // its count leaves out), then what is still to be typed.
+        let typed = input.len().saturating_sub(pending);
+        let mut cut = typed;
+        let mut left = unread;
+        while cut > 0 && (left > 0 || (unread > 0 && input[cut - 1] == EOF)) {
+            if input[cut - 1] != EOF {
+                left -= 1;
+            }
+            cut -= 1;
+        }
+        let tail = input.split_off(cut);
         let len = tail.len();
         *self.input_mut(to) = tail;
         self.queued = if len > 0 {

@@ -41,7 +41,8 @@ fn data(bytes: &[u8]) -> usize {
 /// (the program's output reaches fred there, in order, however far ahead gdb is).
 pub const END_MARK: &[u8] = b"\x1b]7779;fred-end\x07";
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+/// Where `needle` first stands in `hay`.
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -129,30 +130,26 @@ impl ProgramTerminal {
     /// a byte after it is.
     fn consumed(&self, epoch: u64) -> usize {
         let unread = self.pty.unread_input();
-        if unread == 0 {
-            // All typed has been read, Ctrl-Ds too.
-            let written: usize = self.queued.iter().map(|p| p.2).sum();
-            let mut read = written.saturating_sub(self.pending.len());
-            let mut at = 0;
-            for &(e, start, len) in &self.queued {
-                let r = read.min(len);
-                if e == epoch {
-                    at = start + r;
-                }
-                read -= r;
-            }
-            return at;
-        }
-        let written: usize = self.queued.iter().map(|&p| data(self.part(p))).sum();
-        let mut read = written.saturating_sub(unread + data(&self.pending));
+        let written: usize = self.queued.iter().map(|p| p.2).sum();
+        // What is in the terminal or read, and how much of it is not Ctrl-D.
+        let mut typed = written.saturating_sub(self.pending.len());
+        let typed_data = self
+            .queued
+            .iter()
+            .map(|&p| data(self.part(p)))
+            .sum::<usize>()
+            .saturating_sub(data(&self.pending));
+        let mut read = typed_data.saturating_sub(unread);
         let mut at = 0;
         for &(e, start, len) in &self.queued {
             let bytes = self.part((e, start, len));
             let mut i = 0;
-            while i < bytes.len() && read > 0 {
+            // With nothing unread, all typed has been read, Ctrl-Ds too.
+            while i < bytes.len() && typed > 0 && (read > 0 || unread == 0) {
                 if bytes[i] != EOF {
-                    read -= 1;
+                    read = read.saturating_sub(1);
                 }
+                typed -= 1;
                 i += 1;
             }
             if e == epoch {

@@ -204,10 +204,7 @@ impl GdbSession {
             self.unread.pop_front();
         }
         // Without the line (gdb refused the command), all of it comes after the program's.
-        let at = text
-            .windows(LINE.len())
-            .position(|w| w == LINE)
-            .map_or(0, |i| i + LINE.len());
+        let at = crate::terminal::find(&text, LINE).map_or(0, |i| i + LINE.len());
         let rest = text.split_off(at);
         if !rest.is_empty() {
             self.unread.push_front(Piece::Text(rest));

@@ -54,6 +54,48 @@ fn reverse_step_retraces_steps_through_calls_loops_and_recursion() {
     );
 }
 
+/// A function the C library calls back (qsort's comparison): its caller's frame has no
+/// frame pointer of the program's own code to follow.
+const CALLBACK: &str = r#"#include <stdlib.h>
+static int calls = 0;
+static int cmp(const void *a, const void *b) {
+    int x = *(const int *)a;
+    int y = *(const int *)b;
+    calls++;
+    return (x > y) - (x < y);
+}
+int main(void) {
+    int v[3] = {3, 1, 2};
+    qsort(v, 3, sizeof v[0], cmp);
+    return calls;
+}
+"#;
+
+#[test]
+fn stepping_back_and_forth_in_a_function_the_c_library_calls_back_stays_in_that_call() {
+    let dir = TestDir::new("gdb-callback");
+    let src = dir.c_program(CALLBACK);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 6",
+        "run",
+        "continue",
+        "reverse-next",
+        "p calls",
+        "reverse-next",
+        "next",
+        "next",
+        "p calls",
+    ]);
+    run[1].assert_at(&src, 6, "cmp");
+    run[2].assert_at(&src, 6, "cmp");
+    run[3].assert_at(&src, 5, "cmp");
+    run[4].assert_value("$1 = 1");
+    run[5].assert_at(&src, 4, "cmp");
+    run[6].assert_at(&src, 5, "cmp");
+    run[7].assert_at(&src, 6, "cmp");
+    run[8].assert_value("$2 = 1");
+}
+
 #[test]
 fn reverse_next_goes_over_calls_and_out_of_a_function_at_its_first_line() {
     let dir = TestDir::new("gdb-rn");

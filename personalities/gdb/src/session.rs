@@ -128,7 +128,11 @@ impl GdbSession {
             "set pagination off",
             "set confirm off",
             "set editing off",
-            "set width 0",
+            // Wide enough never to wrap (the widest gdb keeps as a width), but not unlimited:
+            // with no width and no height gdb writes every styled piece of a line on its own
+            // (a stop's report in fifteen writes, each a wake-up of fred), where a width
+            // keeps a line together until its end.
+            "set width 32767",
             "set height 0",
         ] {
             args.push("-iex".into());
@@ -593,7 +597,9 @@ impl Drop for GdbSession {
 /// Kills gdb and every process of its terminal session: the program, gdb's checkpoint
 /// copies of it (they are in gdb's session whatever their process group), and reaps them.
 fn kill_session(sid: i32) {
-    for _ in 0..3 {
+    // A killed process is gone within a millisecond or so; looking again that soon, rather
+    // than after a long nap, keeps fred's exit as quick as gdb's own `quit`.
+    for _ in 0..500 {
         let mut any = false;
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {
@@ -612,6 +618,6 @@ fn kill_session(sid: i32) {
         if !any {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }

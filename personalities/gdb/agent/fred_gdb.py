@@ -320,6 +320,14 @@ class Agent:
             except (gdb.error, RuntimeError):
                 self.exit_bp = None
 
+    def keep_exit_bp_to_the_c_library(self):
+        """The dynamic loader has an `_exit` of its own, for a program it cannot load: a
+        location gdb would otherwise insert and remove at every resume and stop."""
+        for loc in getattr(self.exit_bp, "locations", None) or []:
+            lib = gdb.solib_name(loc.address) or ""
+            if os.path.basename(lib).startswith("ld-"):
+                loc.enabled = False
+
     def _on_exited(self, event):
         if not self.busy:
             self.stop_info = ("exited", getattr(event, "exit_code", None))
@@ -393,6 +401,7 @@ class Agent:
 
         self.busy = True
         try:
+            self.keep_exit_bp_to_the_c_library()
             self.program = Program()
             try:
                 clock = NativeClock(self.program.lines, self.program.entries)

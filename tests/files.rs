@@ -80,23 +80,25 @@ int main(void) {
 fn a_replay_that_cannot_get_back_is_an_error_not_a_wrong_past() {
     // The file's contents are not part of a checkpoint: changed behind fred's back, the
     // replay takes the other path and never reaches the stop it must end at; fred says so,
-    // and stays where it was.
+    // and stays where it was. (Going back to line 12 restores the checkpoint taken there;
+    // going back further replays from the start, which reads the file.)
     let dir = TestDir::new("files-diverge-gdb");
     std::fs::write(dir.path.join("flag.txt"), "1").unwrap();
     let src = dir.c_program(C_READS_A_FLAG);
     let run = Fred::new(&dir).gdb().run(&[
         "break 12",
         "run",
+        "fred-checkpoint",
         "next",
         "shell echo 2 > flag.txt",
         "reverse-step",
         "reverse-step",
         "p path",
     ]);
-    run[2].assert_at(&src, 13, "main");
-    run[4].assert_at(&src, 12, "main");
-    run[5].assert_error("ended before");
-    run[6].assert_value("$1 = 1");
+    run[3].assert_at(&src, 13, "main");
+    run[5].assert_at(&src, 12, "main");
+    run[6].assert_error("ended before");
+    run[7].assert_value("$1 = 1");
 }
 
 #[test]

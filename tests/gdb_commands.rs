@@ -532,3 +532,41 @@ fn going_back_from_an_abort_lands_before_it() {
     run[6].assert_at(&src, 7, "tick");
     run[7].assert_value("$2 = 1");
 }
+
+/// Runs a while (about a second) before line 5.
+const LATE: &str = r#"int main(void) {
+    volatile long s = 0;
+    for (long i = 0; i < 300000000; i++)
+        s += i;
+    return s == 1;
+}
+"#;
+
+#[test]
+fn the_first_stop_gets_a_checkpoint_of_its_own_only_after_a_long_run_from_the_start() {
+    let dir = TestDir::new("gdb-cmd-first-stop");
+    let soon = dir.c_program(LOOP);
+    let run = Fred::new(&dir)
+        .gdb()
+        .run(&["break 5", "run", "fred-history"]);
+    run[1].assert_at(&soon, 5, "main");
+    // Replaying from `main`'s checkpoint to here is quicker than a checkpoint.
+    assert!(
+        run[2].output.contains("Checkpoints (1):"),
+        "{}",
+        run[2].output
+    );
+
+    let dir = TestDir::new("gdb-cmd-first-stop-late");
+    let late = dir.c_program(LATE);
+    let run = Fred::new(&dir)
+        .gdb()
+        .run(&["break 5", "run", "fred-history", "reverse-step"]);
+    run[1].assert_at(&late, 5, "main");
+    assert!(
+        run[2].output.contains("Checkpoints (2):"),
+        "{}",
+        run[2].output
+    );
+    run[3].assert_at(&late, 3, "main");
+}

@@ -110,6 +110,7 @@ impl Session {
                 at_stop: false,
                 location: None,
                 event: None,
+                taken: None,
             }
         };
         let tl = Timeline::new(start, first, policy.max_checkpoints);
@@ -174,13 +175,19 @@ impl Session {
             };
             self.tl = Timeline::new(start, first.clone(), self.policy.max_checkpoints);
             self.started = true;
+            self.last_checkpoint = std::time::Instant::now();
             if pos.time != first.time {
                 self.tl.record(line, first.time, pos.clone());
-                if pos.kind == StopKind::Stop {
+                // As at any prompt: not when what ran since the start is quick to replay.
+                let recent = first
+                    .taken
+                    .is_some_and(|t| t.elapsed() < self.policy.prompt_interval);
+                if pos.kind == StopKind::Stop && !recent {
                     self.checkpoint_quietly();
+                } else if let Some(t) = first.taken {
+                    self.last_checkpoint = t;
                 }
             }
-            self.last_checkpoint = std::time::Instant::now();
         } else if pos.kind == StopKind::Stop {
             match self.dbg.checkpoint() {
                 Ok(first) => {

@@ -213,6 +213,7 @@ mod tests {
             at_stop: true,
             location: None,
             event: None,
+            taken: None,
         }
     }
 

@@ -305,6 +305,7 @@ class Ops:
         finally:
             agent.busy = False
         reply = {"start": start} if start else {}
+        taken = time.monotonic()
         pc = newest().pc()
         user_bp_here = any(
             b.enabled and any(loc.address == pc for loc in (b.locations or []))
@@ -312,8 +313,10 @@ class Ops:
         if word == "start" or user_bp_here:
             if not user_bp_here:
                 gdb.execute("frame", from_tty=True)
-            return reply
-        gdb.execute("continue", to_string=False)
+        else:
+            gdb.execute("continue", to_string=False)
+        if start:
+            start["ran"] = time.monotonic() - taken  # (how old the checkpoint is by now)
         return reply
 
     def user(self, req):

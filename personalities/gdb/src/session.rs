@@ -267,6 +267,10 @@ impl GdbSession {
             at_stop,
             location: serde_json::from_value(made["location"].clone()).ok(),
             event: Some(EventKind::Line),
+            // (The agent says how long the program ran on from it before replying.)
+            taken: made["ran"].as_f64().and_then(|s| {
+                std::time::Instant::now().checked_sub(std::time::Duration::from_secs_f64(s))
+            }),
         });
     }
 
@@ -418,6 +422,7 @@ impl Debugger for GdbSession {
             at_stop: true,
             location: self.pos.location.clone(),
             event: Some(EventKind::Line),
+            taken: None,
         })
     }
 

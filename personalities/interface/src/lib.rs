@@ -98,6 +98,10 @@ pub struct Checkpoint {
     pub location: Option<Location>,
     /// The kind of event it was taken at, for the same check.
     pub event: Option<EventKind>,
+    /// When it was taken, where that was before the debugger reported it (the checkpoint
+    /// at the program's start, taken on the way to the first stop): the session spaces its
+    /// own checkpoints in time from it.
+    pub taken: Option<std::time::Instant>,
 }
 
 /// Which checkpoint to drop next so that those left stay dense near `now` and sparser

@@ -61,6 +61,7 @@ impl PdbSession {
                         at_stop: info.hello["at_stop"].as_bool().unwrap_or(false),
                         location: serde_json::from_value(state["location"].clone()).ok(),
                         event: serde_json::from_value(state["event"].clone()).ok(),
+                        taken: None,
                     };
                     if ck.at_stop {
                         self.snapshots_by_pid.insert(info.pid, ck);

@@ -175,7 +175,7 @@ impl Session {
             };
             self.tl = Timeline::new(start, first.clone(), self.policy.max_checkpoints);
             self.started = true;
-            self.last_checkpoint = std::time::Instant::now();
+            self.last_checkpoint = first.taken.unwrap_or_else(std::time::Instant::now);
             if pos.time != first.time {
                 self.tl.record(line, first.time, pos.clone());
                 // As at any prompt: not when what ran since the start is quick to replay.
@@ -184,8 +184,6 @@ impl Session {
                     .is_some_and(|t| t.elapsed() < self.policy.prompt_interval);
                 if pos.kind == StopKind::Stop && !recent {
                     self.checkpoint_quietly();
-                } else if let Some(t) = first.taken {
-                    self.last_checkpoint = t;
                 }
             }
         } else if pos.kind == StopKind::Stop {

@@ -570,3 +570,29 @@ fn the_first_stop_gets_a_checkpoint_of_its_own_only_after_a_long_run_from_the_st
     );
     run[3].assert_at(&late, 3, "main");
 }
+
+const DESCRIPTORS: &str = r#"#include <fcntl.h>
+
+int main(void) {
+    int open7 = fcntl(7, F_GETFD) != -1;
+    return open7;
+}
+"#;
+
+/// gdb runs on a terminal of its own, like a shell in a new window: neither it nor the
+/// program is handed the other descriptors fred was started with (at every checkpoint and
+/// restart gdb has the program seek each descriptor it has).
+#[test]
+fn the_program_gets_its_terminal_but_not_the_other_descriptors_fred_was_given() {
+    let dir = TestDir::new("gdb-cmd-descriptors");
+    let src = dir.c_program(DESCRIPTORS);
+    let given = dir.write("given.txt", "seven\n");
+    let run = Fred::new(&dir)
+        .gdb()
+        .inherited_fd7(&given)
+        .run(&["break 5", "run", "p open7", "p (int) isatty(0)", "reverse-step"]);
+    run[1].assert_at(&src, 5, "main");
+    run[2].assert_value("$1 = 0");
+    run[3].assert_value("$2 = 1");
+    run[4].assert_at(&src, 4, "main");
+}

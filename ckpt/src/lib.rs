@@ -25,7 +25,7 @@ mod supervisor;
 pub use channel::Channel;
 pub use error::CkptError;
 pub use process::{become_subreaper, kill_descendants, reap_children};
-pub use pty::Pty;
+pub use pty::{Pty, Spawn};
 pub use supervisor::{Event, SnapshotId, SnapshotInfo, Supervisor};
 
 /// Result type of this crate.

@@ -14,6 +14,38 @@ use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg};
 
 use crate::{CkptError, Result};
 
+/// How [`Pty::spawn_with`] starts a process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Spawn {
+    /// Its output goes to a pipe (see [`Pty::spawn_piped`]).
+    pub piped: bool,
+    /// It gets only the standard descriptors (0, 1 and 2, on the pty), as the shell of a
+    /// new terminal window does, not every other descriptor fred itself was given.
+    pub only_stdio: bool,
+}
+
+/// Marks every descriptor from `first` on to be closed at exec (the descriptor through
+/// which the standard library hears of a failed exec is one of them already, and stays
+/// open until then). Only system calls: it runs between fork and exec.
+fn close_on_exec_from(first: u32) {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC changes only descriptor flags.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } == 0;
+    if !done {
+        // (A kernel before 5.11.)
+        for fd in first as i32..1024 {
+            // SAFETY: fcntl on a descriptor that may not exist only fails.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
 /// The master side of the program's pty.
 #[derive(Debug)]
 pub struct Pty {
@@ -86,7 +118,7 @@ impl Pty {
         args: &[S],
         env: &[(String, String)],
     ) -> Result<(Pty, i32)> {
-        Self::start(program, args, env, false)
+        Self::spawn_with(program, args, env, Spawn::default())
     }
 
     /// As [`Pty::spawn`], but the process writes its output (stdout and stderr) to a pipe,
@@ -98,14 +130,28 @@ impl Pty {
         args: &[S],
         env: &[(String, String)],
     ) -> Result<(Pty, i32)> {
-        Self::start(program, args, env, true)
+        let how = Spawn {
+            piped: true,
+            ..Spawn::default()
+        };
+        Self::spawn_with(program, args, env, how)
+    }
+
+    /// As [`Pty::spawn`], the way `how` says.
+    pub fn spawn_with<S: AsRef<OsStr>>(
+        program: &OsStr,
+        args: &[S],
+        env: &[(String, String)],
+        how: Spawn,
+    ) -> Result<(Pty, i32)> {
+        Self::start(program, args, env, how)
     }
 
     fn start<S: AsRef<OsStr>>(
         program: &OsStr,
         args: &[S],
         env: &[(String, String)],
-        piped: bool,
+        Spawn { piped, only_stdio }: Spawn,
     ) -> Result<(Pty, i32)> {
         let pair = raw_pair()?;
         let slave = pair.slave;
@@ -133,13 +179,17 @@ impl Pty {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        // SAFETY: only async-signal-safe calls (setsid, ioctl, prctl) run between fork and exec.
+        // SAFETY: only async-signal-safe calls (setsid, ioctl, prctl, close_range, fcntl) run
+        // between fork and exec.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
                 tiocsctty(0, 0).map_err(std::io::Error::from)?;
                 // Whatever runs on the pty must not outlive fred, even a kill -9 of it.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if only_stdio {
+                    close_on_exec_from(3);
+                }
                 Ok(())
             });
         }

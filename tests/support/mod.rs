@@ -333,6 +333,7 @@ pub struct Fred<'a> {
     input_pipe: bool,
     raw_script: Option<Vec<u8>>,
     env: Vec<(String, String)>,
+    inherited: Option<PathBuf>,
 }
 
 impl<'a> Fred<'a> {
@@ -351,7 +352,14 @@ impl<'a> Fred<'a> {
             input_pipe: false,
             raw_script: None,
             env: Vec::new(),
+            inherited: None,
         }
+    }
+
+    /// fred is started with `file` open as its descriptor 7 (as a shell's `7<file` does).
+    pub fn inherited_fd7(mut self, file: &Path) -> Self {
+        self.inherited = Some(file.to_path_buf());
+        self
     }
 
     /// An environment variable for the session (fred passes it on to the program).
@@ -466,7 +474,35 @@ impl<'a> Fred<'a> {
             .stdin(stdin)
             .stdout(fs::File::create(self.dir.path.join("stdout.txt")).expect("stdout file"))
             .stderr(fs::File::create(self.dir.path.join("stderr.txt")).expect("stderr file"));
-        let mut child = cmd.spawn().expect("start fred-pdb");
+        if let Some(path) = &self.inherited {
+            use std::os::fd::{AsRawFd, OwnedFd};
+            use std::os::unix::process::CommandExt;
+            let file = OwnedFd::from(fs::File::open(path).expect("open the inherited file"));
+            // SAFETY: only dup2 runs between fork and exec; `file` outlives the spawn.
+            unsafe {
+                let fd = file.as_raw_fd();
+                cmd.pre_exec(move || {
+                    // (dup2 onto itself would leave the descriptor closed at exec.)
+                    let r = if fd == 7 {
+                        libc::fcntl(7, libc::F_SETFD, 0)
+                    } else {
+                        libc::dup2(fd, 7)
+                    };
+                    if r < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let child = cmd.spawn().expect("start fred");
+            drop(file);
+            return self.fed(child);
+        }
+        let child = cmd.spawn().expect("start fred-pdb");
+        self.fed(child)
+    }
+
+    fn fed(&self, mut child: Child) -> Child {
         if let (Some(mut pipe), Some(text)) = (child.stdin.take(), self.input.clone()) {
             // Written from a thread: the program may read it slowly, or not at all.
             std::thread::spawn(move || {

@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::os::fd::RawFd;
 
-use fred_ckpt::Pty;
+use fred_ckpt::{Pty, Spawn};
 use fred_personality::{
     Checkpoint, CheckpointId, CommandClass, Debugger, DebuggerError, EventKind, Output, Position,
     Probe, Query, Result, ScanResult, StopKind, Time, Watch, Watchpoint,
@@ -151,12 +151,14 @@ impl GdbSession {
         // gdb writes a stop's report in a dozen pieces, each a wake-up of fred through a
         // terminal: where there is no colour to keep (scripts, JSON), its output comes
         // through a pipe instead. It still reads a terminal, which keeps it interactive.
-        let spawn = if config.style {
-            Pty::spawn
-        } else {
-            Pty::spawn_piped
+        // It gets only its terminal, like a shell in a new window: gdb's `checkpoint` and
+        // `restart` have the program call `lseek` on every descriptor it has (each a few
+        // milliseconds where the C library's debugging information is installed).
+        let how = Spawn {
+            piped: !config.style,
+            only_stdio: true,
         };
-        let (pty, pid) = spawn(&config.gdb, &args, &env)
+        let (pty, pid) = Pty::spawn_with(&config.gdb, &args, &env, how)
             .map_err(|e| DebuggerError::Gone(format!("cannot start gdb: {e}")))?;
         let mut s = GdbSession {
             pty,

@@ -596,3 +596,33 @@ fn the_program_gets_its_terminal_but_not_the_other_descriptors_fred_was_given() 
     run[3].assert_value("$2 = 1");
     run[4].assert_at(&src, 4, "main");
 }
+
+const LONG_LOOP: &str = r#"int main(void) {
+    volatile long s = 0;
+    for (long i = 0; i < 50000000; i++)
+        s += i;
+    return s == 1;
+}
+"#;
+
+/// A search back over a run whose end it finds only on the way (a breakpoint's stop after
+/// a loop) checkpoints as it goes, more often than `--checkpoint-interval` while it is
+/// short: the landing on its answer replays from the last of those, not from the start.
+#[test]
+fn a_search_over_a_short_run_leaves_checkpoints_for_its_landing() {
+    let dir = TestDir::new("gdb-cmd-search-checkpoints");
+    let src = dir.c_program(LONG_LOOP);
+    let run = Fred::new(&dir)
+        .gdb()
+        .run(&["break 5", "run", "reverse-step", "fred-history"]);
+    run[2].assert_at(&src, 3, "main");
+    let history = &run[3].output;
+    let mid_run: usize = history
+        .split(" taken mid-run")
+        .next()
+        .and_then(|s| s.rsplit("; ").next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no checkpoints mid-run:\n{history}"));
+    // One or more from the search, and the one the landing leaves just before its answer.
+    assert!(mid_run >= 2, "{history}");
+}

@@ -99,6 +99,7 @@ class Ops:
         agent.user_bps = []
         self.spent = []  # gdb numbers of process copies no longer needed
         self.checkpoint_failure = None  # why gdb could not checkpoint (it will not again)
+        self.checkpoint_cost = 0.02  # seconds a checkpoint took last (gdb's fork and more)
         self.last_stop = []  # the breakpoints the program last stopped at
         gdb.events.stop.connect(self._on_stop)
         self.last_signal = None
@@ -122,8 +123,10 @@ class Ops:
         before, _ = checkpoint_numbers()
         if self.checkpoint_failure:
             raise gdb.GdbError(self.checkpoint_failure)
+        started = time.monotonic()
         try:
             run_quietly("checkpoint")
+            self.checkpoint_cost = time.monotonic() - started
         except gdb.error as e:
             # gdb keeps the copy it could not finish, and cannot delete it: no more tries,
             # each of which would leave one more process.

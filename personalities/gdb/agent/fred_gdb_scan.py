@@ -31,6 +31,12 @@ from fred_gdb_stops import Forks, SlowAt, Stop
 NEAR = 4096
 NEAR_WORTH = 0.02
 
+# A run to an end found only on the way (a search's, whose answer lies just before it) is
+# checkpointed more often than every CHECKPOINT_EVERY while it is short: every quarter of
+# its running so far, but no more often than every SPACING_COSTS checkpoints' cost. The
+# landing after it replays from its last checkpoint, not from where it began.
+SPACING_COSTS = 4
+
 
 class Interrupted(Exception):
     """The user pressed Ctrl-C."""
@@ -198,7 +204,8 @@ class Run:
     def go(self, done, target=None):
         """Continues until `done()` or, if given, the hit with counter value `target`
         (True then); leaves checkpoints on the way."""
-        every = fred_gdb.CHECKPOINT_EVERY
+        longest = fred_gdb.CHECKPOINT_EVERY
+        every = longest
         step = 1 << 12  # hits between looks at the clock, grown to a good part of `every`
         began = time.monotonic()
         near = None
@@ -211,6 +218,9 @@ class Run:
             if not gdb.selected_inferior().pid:
                 raise gdb.GdbError("the program ended before the replay reached its target")
             goal = target
+            if target is None and longest > 0:
+                every = min(longest, max(SPACING_COSTS * self.ops.checkpoint_cost,
+                                         (time.monotonic() - began) / 4))
             if self.may_checkpoint and self.clock is not None and every > 0:
                 mark = self.here() + step
                 goal = mark if goal is None else min(goal, mark)
@@ -264,8 +274,8 @@ class Run:
                     return True
                 if self.each_hit is not None:
                     self.each_hit(c, newest().pc())
-                if time.monotonic() - started < every / 4:
-                    step *= 4
+                if time.monotonic() - started < every / 8:
+                    step *= 2
                 if c == near:
                     # Just before a far target: where the next search back will start
                     # (if the run to here was worth a checkpoint's cost).

@@ -127,6 +127,7 @@ class Program:
         self.sources = set()
         self.ranges = {}  # first pc -> end of each function of the program's own
         self.main = (0, 0)  # main's code: the outermost frame of the program's own
+        self.locations = {}  # line-start pc -> its location, as a stop there shows it
         sources = program_sources(gdb.current_progspace().filename)
         seen = set()
         for src in sources:
@@ -439,7 +440,18 @@ class Agent:
         if not self.started or gdb.selected_inferior().pid == 0:
             kind = "finished" if self.started else "notstarted"
             return {"time": self.time(), "kind": kind, "location": None, "depth": None}
-        frame = self.user_frame()
+        frame = newest()
+        pc = frame.pc() if frame is not None else None
+        if self.program and pc in self.program.lines:
+            # A stop at the start of one of the program's own lines (a breakpoint's, a
+            # step's): its place is always the same, so gdb is asked once per line.
+            known = self.program.locations.get(pc)
+            if known is None:
+                known = self.program.locations[pc] = self.location(frame)
+            location = dict(known) if known else None
+        else:
+            frame = self.user_frame()
+            location = None
         if self.finished is not None:
             kind = "finished"
         elif self.crashed is not None:
@@ -449,7 +461,7 @@ class Agent:
         return {
             "time": self.time(),
             "kind": kind,
-            "location": self.location(frame) if kind != "finished" else None,
+            "location": None if kind == "finished" else location or self.location(frame),
             "depth": self.program.depth(frame) if self.program else None,
             "event": "line",
         }

@@ -90,6 +90,21 @@ impl Pty {
         }
     }
 
+    /// Whether a read of the terminal would return at once: a line, or an end of file
+    /// (Ctrl-D), which [`Pty::unread_input`] does not count, is waiting.
+    pub fn input_waiting(&self) -> bool {
+        let Some(slave) = &self.slave else {
+            return false;
+        };
+        let mut fd = [libc::pollfd {
+            fd: slave.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: `fd` is a valid array of one pollfd; a timeout of 0 does not block.
+        unsafe { libc::poll(fd.as_mut_ptr(), 1, 0) > 0 && fd[0].revents & libc::POLLIN != 0 }
+    }
+
     /// Throws away input typed into the terminal that no process has read yet.
     pub fn flush_input(&self) {
         if let Some(slave) = &self.slave {

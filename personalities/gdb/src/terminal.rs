@@ -184,11 +184,12 @@ impl ProgramTerminal {
         self.ended_at.get_or_insert(epoch);
     }
 
-    /// The program's input has ended: unless something is waiting to be read, the next
-    /// read in epoch `epoch` gets end of file.
+    /// The program's input has ended: unless something is waiting to be read (the end of
+    /// file given at an earlier command, say), the next read in epoch `epoch` gets end of
+    /// file.
     pub fn end_of_file(&mut self, epoch: u64) {
         self.input_ended(epoch);
-        if self.pty.unread_input() == 0 && self.pending.is_empty() {
+        if self.pending.is_empty() && !self.pty.input_waiting() {
             self.typed(epoch, b"\x04");
         }
     }

@@ -36,6 +36,24 @@ CONSTS = 128  # emulated calls' return addresses from here, then the stubs
 RIPREL = re.compile(r"(-?0x[0-9a-f]+)?\(%rip\)")
 
 
+def function_address(name):
+    """The address of the C library's function `name`, for a call from gdb; the name itself
+    where it cannot be found. gdb's expressions look a name that has no debugging
+    information through every source file name the program's libraries have, which takes
+    milliseconds where the C library's debugging information is installed; `info address`
+    looks in the symbol tables only."""
+    try:
+        text = gdb.execute("info address %s" % name, to_string=True)
+    except gdb.error:
+        return name
+    m = re.search(r" at (?:address )?(0x[0-9a-f]+)", text)
+    if m is None:
+        return name
+    # (Not the dynamic loader's own copy, which `info address` may find first.)
+    lib = gdb.solib_name(int(m.group(1), 16)) or ""
+    return name if lib.rsplit("/", 1)[-1].startswith("ld-") else m.group(1)
+
+
 class Unpatchable(Exception):
     """This piece of code cannot be moved into a stub (it keeps a breakpoint instead)."""
 
@@ -135,7 +153,7 @@ class NativeClock:
         text, end = min(pcs), max(pcs)
         size = CONSTS + 320 * len(pcs) + 4 * (end - text) + 64 * 1024
         size = (size + PAGE - 1) // PAGE * PAGE + PAGE  # (the last page: the watch code)
-        mmap = "((long (*)(long, long, int, int, int, long)) mmap)"
+        mmap = "((long (*)(long, long, int, int, int, long)) %s)" % function_address("mmap")
         for hint in [(text & ~0xFFFFF) - (mb << 20) - size for mb in (16, 256, 1)]:
             if hint <= 0x10000:
                 continue
@@ -146,7 +164,8 @@ class NativeClock:
                 self.base = got
                 break
             if got not in (-1, 0):
-                gdb.parse_and_eval("((int (*)(long, long)) munmap)(%d, %d)" % (got, size))
+                gdb.parse_and_eval("((int (*)(long, long)) %s)(%d, %d)"
+                                   % (function_address("munmap"), got, size))
         if self.base is None:
             return False
         ring = int(gdb.parse_and_eval("%s(0, %d, 3, 0x22, -1, 0)" % (mmap, RING * 12)))

@@ -95,7 +95,7 @@ pub struct GdbSession {
 
 /// At most this many commands are typed ahead at once (a terminal line holds 4,095 bytes
 /// until gdb reads it, and fred checkpoints and tidies between batches).
-const MAX_AHEAD: usize = 32;
+const MAX_AHEAD: usize = 64;
 
 impl GdbSession {
     /// Starts gdb on the program with the agent loaded, and waits for its first prompt.

@@ -118,10 +118,11 @@ impl GdbSession {
             if n < 0 {
                 continue;
             }
-            if self.marking {
+            if self.marking && !self.ahead.is_empty() {
                 // gdb runs commands typed ahead without waiting for fred: reading its
                 // output in larger pieces wakes fred (and takes a processor from gdb and
-                // the program) a few times a command instead of at each write.
+                // the program) a few times a command instead of at each write. (Not at
+                // the last of them: gdb waits for fred's next ones then.)
                 std::thread::sleep(std::time::Duration::from_micros(AHEAD_NAP_US));
             }
             // Copies gdb let go of may have been reparented to fred, the subreaper.

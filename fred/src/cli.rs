@@ -322,7 +322,7 @@ pub struct GdbArgs {
     #[arg(long, value_name = "PATH", default_value = "gdb")]
     pub gdb: OsString,
     /// While fred replays or searches, checkpoint the program every this many
-    /// milliseconds of its running (0: only at prompts).
+    /// milliseconds of its running (a short search more often; 0: only at prompts).
     #[arg(long, value_name = "MS", default_value_t = 500)]
     pub checkpoint_interval: u64,
     /// Keep at most this many checkpoints (older ones are thinned out).

@@ -587,10 +587,13 @@ fn the_program_gets_its_terminal_but_not_the_other_descriptors_fred_was_given() 
     let dir = TestDir::new("gdb-cmd-descriptors");
     let src = dir.c_program(DESCRIPTORS);
     let given = dir.write("given.txt", "seven\n");
-    let run = Fred::new(&dir)
-        .gdb()
-        .inherited_fd7(&given)
-        .run(&["break 5", "run", "p open7", "p (int) isatty(0)", "reverse-step"]);
+    let run = Fred::new(&dir).gdb().inherited_fd7(&given).run(&[
+        "break 5",
+        "run",
+        "p open7",
+        "p (int) isatty(0)",
+        "reverse-step",
+    ]);
     run[1].assert_at(&src, 5, "main");
     run[2].assert_value("$1 = 0");
     run[3].assert_value("$2 = 1");

@@ -7,13 +7,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use fred_ckpt::Pty;
-use support::{wait_until_gone, TestDir, FRED_PDB};
+use support::{wait_until_gone, TestDir, FRED_GDB, FRED_PDB};
 
 /// A user at a terminal running fred-pdb.
 struct Terminal {
     pty: Pty,
     pid: i32,
     seen: String,
+    prompt: &'static str,
 }
 
 impl Terminal {
@@ -25,6 +26,23 @@ impl Terminal {
 
     /// fred-pdb on a terminal of type `term` (a full one puts the line editor in raw mode).
     fn spawn(dir: &TestDir, script: &std::path::Path, term: &str) -> Terminal {
+        Terminal::of(FRED_PDB, "(Pdb) ", dir, script, term)
+    }
+
+    /// fred-gdb on the program `prog`, at its first prompt.
+    fn gdb(dir: &TestDir, prog: &std::path::Path) -> Terminal {
+        let mut t = Terminal::of(FRED_GDB, "(gdb) ", dir, prog, "xterm");
+        t.expect("(gdb) ");
+        t
+    }
+
+    fn of(
+        bin: &str,
+        prompt: &'static str,
+        dir: &TestDir,
+        script: &std::path::Path,
+        term: &str,
+    ) -> Terminal {
         let state = dir.path.join("state");
         let env = vec![
             (
@@ -33,12 +51,13 @@ impl Terminal {
             ),
             ("TERM".to_string(), term.to_string()),
         ];
-        let (pty, pid) = Pty::spawn(std::ffi::OsStr::new(FRED_PDB), &[script.as_os_str()], &env)
-            .expect("start fred-pdb in a pty");
+        let (pty, pid) = Pty::spawn(std::ffi::OsStr::new(bin), &[script.as_os_str()], &env)
+            .expect("start fred in a pty");
         Terminal {
             pty,
             pid,
             seen: String::new(),
+            prompt,
         }
     }
 
@@ -74,7 +93,7 @@ impl Terminal {
     /// Runs a command and returns what it printed before the next prompt.
     fn command(&mut self, line: &str) -> String {
         self.type_line(line);
-        self.expect("(Pdb) ")
+        self.expect(self.prompt)
     }
 
     fn key(&mut self, byte: u8) {
@@ -246,6 +265,52 @@ print("got", repr(data))
     let out = t.command("p data");
     assert!(out.contains("'one\\ntwo\\n'"), "{out}");
     t.type_line("quit");
+    let left = wait_until_gone(dir.as_str(), Duration::from_secs(3));
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+const C_SPIN: &str = r#"int main(void) {
+    volatile long n = 0;
+    for (;;) {
+        n++;
+        n += 2;
+    }
+}
+"#;
+
+/// fred-gdb at a terminal: Ctrl-C while the program runs stops it as under plain gdb (gdb
+/// reads its commands from a pipe, but its terminal is still the one Ctrl-C is typed
+/// into), and the session goes on, back in time too.
+#[test]
+fn ctrl_c_interrupts_a_program_under_fred_gdb() {
+    let dir = TestDir::new("repl-gdb-ctrl-c");
+    dir.c_program(C_SPIN);
+    let mut term = Terminal::gdb(&dir, &dir.path.join("prog"));
+    term.type_line("run");
+    std::thread::sleep(Duration::from_millis(700));
+    term.key(0x03);
+    let out = term.expect("(gdb) ");
+    assert!(out.contains("SIGINT"), "{out}");
+    let out = term.command("p n > 0");
+    assert!(out.contains("= 1"), "{out}");
+    // The stop an interrupt made has a checkpoint of its own: what runs after it can be
+    // gone back over.
+    // (Lines 4 and 5, coloured.)
+    let first = term.command("next");
+    assert!(
+        first.contains("\n4\t") || first.contains("\n5\t"),
+        "{first}"
+    );
+    term.command("next");
+    let out = term.command("reverse-step");
+    assert!(out.contains("\n4\t") || out.contains("\n5\t"), "{out}");
+    assert!(!out.contains("***"), "{out}");
+    term.type_line("quit");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !term.exited() {
+        assert!(Instant::now() < deadline, "fred-gdb did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let left = wait_until_gone(dir.as_str(), Duration::from_secs(3));
     assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -19,6 +19,11 @@ use crate::{CkptError, Result};
 pub struct Spawn {
     /// Its output goes to a pipe (see [`Pty::spawn_piped`]).
     pub piped: bool,
+    /// It reads a pipe that [`Pty::write`] writes, not the pty, which stays its
+    /// controlling terminal (Ctrl-C typed into the pty still interrupts it). A process
+    /// reading a terminal may do much at every read: gdb hands the terminal to the
+    /// program and takes it back, about twenty system calls, at each run of the program.
+    pub input_pipe: bool,
     /// It gets only the standard descriptors (0, 1 and 2, on the pty), as the shell of a
     /// new terminal window does, not every other descriptor fred itself was given.
     pub only_stdio: bool,
@@ -55,6 +60,8 @@ pub struct Pty {
     slave: Option<OwnedFd>,
     /// For a process started by [`Pty::spawn_piped`]: the pipe its output comes on.
     output: Option<OwnedFd>,
+    /// For a process started with [`Spawn::input_pipe`]: the pipe it reads.
+    input: Option<OwnedFd>,
 }
 
 nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
@@ -69,6 +76,7 @@ impl Pty {
             master: pair.master,
             slave: Some(pair.slave),
             output: None,
+            input: None,
         })
     }
 
@@ -121,6 +129,13 @@ impl Pty {
         }
     }
 
+    /// Types Ctrl-C into the terminal, which interrupts its foreground process.
+    pub fn interrupt(&self) -> Result<()> {
+        nix::unistd::write(&self.master, b"\x03")
+            .map(drop)
+            .map_err(|e| CkptError::io("write to the terminal", e.into()))
+    }
+
     /// Types as much of `bytes` as the terminal takes now; returns how many it took.
     pub fn write_some(&self, bytes: &[u8]) -> usize {
         nix::unistd::write(&self.master, bytes).unwrap_or_default()
@@ -166,7 +181,11 @@ impl Pty {
         program: &OsStr,
         args: &[S],
         env: &[(String, String)],
-        Spawn { piped, only_stdio }: Spawn,
+        Spawn {
+            piped,
+            only_stdio,
+            input_pipe,
+        }: Spawn,
     ) -> Result<(Pty, i32)> {
         let pair = raw_pair()?;
         let slave = pair.slave;
@@ -186,9 +205,19 @@ impl Pty {
                 slave.try_clone().map_err(|e| CkptError::io("dup pty", e))?,
             )
         };
+        let (stdin, input) = if input_pipe {
+            let (r, w) = nix::unistd::pipe().map_err(|e| CkptError::io("pipe", e.into()))?;
+            set_cloexec(r.as_raw_fd())?;
+            set_cloexec(w.as_raw_fd())?;
+            (Stdio::from(r), Some(w))
+        } else {
+            (stdio(&slave)?, None)
+        };
+        // (Closed on exec: the process's terminal, but not among its descriptors.)
+        let tty = slave.as_raw_fd();
         let mut cmd = Command::new(program);
         cmd.args(args)
-            .stdin(stdio(&slave)?)
+            .stdin(stdin)
             .stdout(stdio(&writer)?)
             .stderr(stdio(&writer)?);
         for (k, v) in env {
@@ -199,7 +228,7 @@ impl Pty {
         unsafe {
             cmd.pre_exec(move || {
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
-                tiocsctty(0, 0).map_err(std::io::Error::from)?;
+                tiocsctty(tty, 0).map_err(std::io::Error::from)?;
                 // Whatever runs on the pty must not outlive fred, even a kill -9 of it.
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 if only_stdio {
@@ -211,7 +240,9 @@ impl Pty {
         let child = cmd
             .spawn()
             .map_err(|e| CkptError::io(format!("start {}", program.to_string_lossy()), e))?;
-        drop(slave);
+        // With its input a pipe, the process may not hold the pty open: fred does, so that
+        // Ctrl-C typed into it still reaches the process.
+        let slave = input.is_some().then_some(slave);
         drop(writer);
         nonblocking(pair.master.as_raw_fd())?;
         if let Some(r) = &reader {
@@ -220,8 +251,9 @@ impl Pty {
         Ok((
             Pty {
                 master: pair.master,
-                slave: None,
+                slave,
                 output: reader,
+                input,
             },
             child.id() as i32,
         ))
@@ -243,11 +275,13 @@ impl Pty {
         out
     }
 
-    /// Types `bytes` into the program's terminal.
+    /// Types `bytes` into the program's terminal (or, for a process started with
+    /// [`Spawn::input_pipe`], writes them to the pipe it reads).
     pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        let to = self.input.as_ref().unwrap_or(&self.master);
         let mut rest = bytes;
         while !rest.is_empty() {
-            match nix::unistd::write(&self.master, rest) {
+            match nix::unistd::write(to, rest) {
                 Ok(n) => rest = &rest[n..],
                 Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EINTR) => {
                     std::thread::sleep(std::time::Duration::from_millis(1))

@@ -510,9 +510,9 @@ class Agent:
 
 
 def drop_typed_ahead():
-    """Reads away the lines still waiting in gdb's terminal; returns how many. (gdb reads
-    its input a byte at a time, so what waits is exactly the lines not yet run, and a
-    terminal in canonical mode gives one line a read.)"""
+    """Reads away the lines still waiting in gdb's input; returns how many. (gdb reads its
+    input a byte at a time, so what waits is exactly the lines not yet run; fred writes
+    whole lines.)"""
     import fcntl
     import struct
     import termios
@@ -522,9 +522,10 @@ def drop_typed_ahead():
         waiting = struct.unpack("i", fcntl.ioctl(0, termios.FIONREAD, b"\0\0\0\0"))[0]
         if waiting <= 0:
             return lines
-        if not os.read(0, waiting):
+        got = os.read(0, waiting)
+        if not got:
             return lines
-        lines += 1
+        lines += got.count(b"\n")
 
 
 AGENT = Agent()

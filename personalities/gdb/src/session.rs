@@ -153,10 +153,13 @@ impl GdbSession {
         // through a pipe instead. It still reads a terminal, which keeps it interactive.
         // It gets only its terminal, like a shell in a new window: gdb's `checkpoint` and
         // `restart` have the program call `lseek` on every descriptor it has (each a few
-        // milliseconds where the C library's debugging information is installed).
+        // milliseconds where the C library's debugging information is installed). It reads
+        // a pipe: reading a terminal, gdb would hand it to the program and take it back at
+        // every resume (the program has a terminal of its own anyway).
         let how = Spawn {
             piped: !config.style,
             only_stdio: true,
+            input_pipe: true,
         };
         let (pty, pid) = Pty::spawn_with(&config.gdb, &args, &env, how)
             .map_err(|e| DebuggerError::Gone(format!("cannot start gdb: {e}")))?;

@@ -136,7 +136,7 @@ impl GdbSession {
                 }
                 if Some(p.fd) == self.interrupt_fd {
                     drain(p.fd);
-                    let _ = self.pty.write(b"\x03");
+                    let _ = self.pty.interrupt();
                 } else {
                     let mut buf = [0u8; 4096];
                     // SAFETY: reading into a local buffer of the given size.

@@ -31,11 +31,14 @@ from fred_gdb_stops import Forks, SlowAt, Stop
 NEAR = 4096
 NEAR_WORTH = 0.02
 
-# A run to an end found only on the way (a search's, whose answer lies just before it) is
-# checkpointed more often than every CHECKPOINT_EVERY while it is short: every quarter of
-# its running so far, but no more often than every SPACING_COSTS checkpoints' cost. The
-# landing after it replays from its last checkpoint, not from where it began.
+# A counting run to an end found only on the way (a search's, whose answer lies just
+# before it) is checkpointed more often than every CHECKPOINT_EVERY while it is short:
+# every quarter of its running so far, but no more often than every SPACING_COSTS
+# checkpoints' cost or SPACING_LEAST seconds. The landing after it replays from its last
+# checkpoint, not from where it began. (Not a run that looks at every hit, a watch's: its
+# answer can depend on the calls made before the checkpoint it starts from.)
 SPACING_COSTS = 4
+SPACING_LEAST = 0.05
 
 
 class Interrupted(Exception):
@@ -218,9 +221,10 @@ class Run:
             if not gdb.selected_inferior().pid:
                 raise gdb.GdbError("the program ended before the replay reached its target")
             goal = target
-            if target is None and longest > 0:
+            if target is None and longest > 0 and self.each_hit is None and \
+                    self.on_hit is None:
                 every = min(longest, max(SPACING_COSTS * self.ops.checkpoint_cost,
-                                         (time.monotonic() - began) / 4))
+                                         SPACING_LEAST, (time.monotonic() - began) / 4))
             if self.may_checkpoint and self.clock is not None and every > 0:
                 mark = self.here() + step
                 goal = mark if goal is None else min(goal, mark)

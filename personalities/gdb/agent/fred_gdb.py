@@ -23,6 +23,7 @@ import traceback
 import gdb
 
 MARK = "\x1b]7779;fred-"
+STACK_WINDOW = 512  # bytes of the stack read at once when walking frame pointers
 BEL = "\x07"
 FATAL = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
 # Seconds of running between the checkpoints a replay or search leaves on its way (fred
@@ -205,9 +206,18 @@ class Program:
         try:
             base = frame_base(frame)
             memory = gdb.selected_inferior().read_memory
+            # The stack read a few frames at a time (small -O0 frames lie close together;
+            # each read is a system call).
+            start, window = 0, b""
             n = 1
             while n < 10000:
-                saved, ret = struct.unpack("<QQ", memory(base, 16))
+                if not start <= base <= start + len(window) - 16:
+                    start = base
+                    try:
+                        window = bytes(memory(base, STACK_WINDOW))
+                    except gdb.MemoryError:  # (near the stack's top end)
+                        window = bytes(memory(base, 16))
+                saved, ret = struct.unpack_from("<QQ", window, base - start)
                 if not self.in_own_function(ret):
                     return n if self.main[0] <= pc < self.main[1] else None
                 n, pc, base = n + 1, ret, saved

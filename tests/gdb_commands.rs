@@ -629,3 +629,25 @@ fn a_search_over_a_short_run_leaves_checkpoints_for_its_landing() {
     // One or more from the search, and the one the landing leaves just before its answer.
     assert!(mid_run >= 2, "{history}");
 }
+
+/// A language the user sets stays theirs, and time travel works under it: fred's own
+/// expressions (and those gdb makes for its checkpoints) are read in languages of their
+/// own for the time they take.
+#[test]
+fn time_travel_works_under_a_language_the_user_set() {
+    let dir = TestDir::new("gdb-cmd-language");
+    let src = dir.c_program(LOOP);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 5",
+        "run",
+        "continue",
+        "set language pascal",
+        "reverse-continue",
+        "show language",
+        "reverse-step",
+    ]);
+    run[2].assert_at(&src, 5, "main");
+    run[4].assert_at(&src, 5, "main");
+    assert!(run[5].output.contains("\"pascal\""), "{:#?}", run[5]);
+    run[6].assert_at(&src, 4, "main");
+}

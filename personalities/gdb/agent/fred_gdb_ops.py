@@ -399,6 +399,11 @@ class AgentCommand(gdb.Command):
             emit("reply", self.ops.user(req))
             return
         agent.busy = True
+        # The agent's own expressions are C: in a language the user set, for the operation
+        # only, gdb reads them as C.
+        language = gdb.parameter("language")
+        if language not in ("auto", "c", "local"):
+            run_quietly("set language c")
         try:
             reply = getattr(self.ops, req["op"])(req)
         except KeyboardInterrupt:
@@ -410,6 +415,8 @@ class AgentCommand(gdb.Command):
             reply = {"error": str(e).strip().splitlines()[0] if str(e).strip() else repr(e)}
         finally:
             agent.busy = False
+            if language not in ("auto", "c", "local"):
+                run_quietly("set language %s" % language)
         emit("reply", reply)
 
 

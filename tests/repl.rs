@@ -100,6 +100,15 @@ impl Terminal {
         self.pty.write(&[byte]).expect("key");
     }
 
+    /// Waits up to `limit` for fred to exit; fails with `why` if it does not.
+    fn wait_exit(&self, limit: Duration, why: &str) {
+        let deadline = Instant::now() + limit;
+        while !self.exited() {
+            assert!(Instant::now() < deadline, "{why}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn exited(&self) -> bool {
         let r = nix::sys::wait::waitpid(
             nix::unistd::Pid::from_raw(self.pid),
@@ -149,11 +158,7 @@ fn prompt_repeat_interrupt_and_ctrl_d() {
 
     // Ctrl-D ends the session, and every process of it.
     term.key(0x04);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !term.exited() {
-        assert!(Instant::now() < deadline, "fred-pdb did not exit on Ctrl-D");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    term.wait_exit(Duration::from_secs(5), "fred-pdb did not exit on Ctrl-D");
     let left = wait_until_gone(dir.as_str(), Duration::from_secs(2));
     assert!(left.is_empty(), "left behind: {left:?}");
 
@@ -219,11 +224,7 @@ fn lines_typed_ahead_are_each_a_command() {
     t.expect("20");
     t.expect("100");
     t.type_line("quit");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !t.exited() {
-        assert!(Instant::now() < deadline, "fred-pdb did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    t.wait_exit(Duration::from_secs(10), "fred-pdb did not end");
 }
 
 #[test]
@@ -306,11 +307,7 @@ fn ctrl_c_interrupts_a_program_under_fred_gdb() {
     assert!(out.contains("\n4\t") || out.contains("\n5\t"), "{out}");
     assert!(!out.contains("***"), "{out}");
     term.type_line("quit");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !term.exited() {
-        assert!(Instant::now() < deadline, "fred-gdb did not end");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    term.wait_exit(Duration::from_secs(10), "fred-gdb did not end");
     let left = wait_until_gone(dir.as_str(), Duration::from_secs(3));
     assert!(left.is_empty(), "left behind: {left:?}");
 }

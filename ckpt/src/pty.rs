@@ -172,15 +172,6 @@ impl Pty {
         program: &OsStr,
         args: &[S],
         env: &[(String, String)],
-        how: Spawn,
-    ) -> Result<(Pty, i32)> {
-        Self::start(program, args, env, how)
-    }
-
-    fn start<S: AsRef<OsStr>>(
-        program: &OsStr,
-        args: &[S],
-        env: &[(String, String)],
         Spawn {
             piped,
             only_stdio,

@@ -53,6 +53,13 @@ def emit(kind, payload):
     gdb.flush()
 
 
+def in_dynamic_loader(address):
+    """Whether `address` is in the dynamic loader, which has copies of its own of some of
+    the C library's functions (`_exit`, `munmap`)."""
+    lib = gdb.solib_name(address) or ""
+    return os.path.basename(lib).startswith("ld-")
+
+
 def newest():
     try:
         return gdb.newest_frame()
@@ -335,8 +342,7 @@ class Agent:
         """The dynamic loader has an `_exit` of its own, for a program it cannot load: a
         location gdb would otherwise insert and remove at every resume and stop."""
         for loc in getattr(self.exit_bp, "locations", None) or []:
-            lib = gdb.solib_name(loc.address) or ""
-            if os.path.basename(lib).startswith("ld-"):
+            if in_dynamic_loader(loc.address):
                 loc.enabled = False
 
     def _on_exited(self, event):

@@ -18,6 +18,7 @@ import struct
 
 import gdb
 
+from fred_gdb import in_dynamic_loader
 from fred_gdb_plan import ENDS, branch_of, function_insns, plan_function
 
 RING = 1 << 16  # hits remembered
@@ -50,8 +51,7 @@ def function_address(name):
     if m is None:
         return name
     # (Not the dynamic loader's own copy, which `info address` may find first.)
-    lib = gdb.solib_name(int(m.group(1), 16)) or ""
-    return name if lib.rsplit("/", 1)[-1].startswith("ld-") else m.group(1)
+    return name if in_dynamic_loader(int(m.group(1), 16)) else m.group(1)
 
 
 class Unpatchable(Exception):

@@ -6,6 +6,7 @@ the epoch's recipe says where the next epoch starts. In a replay the part of a s
 the user ran natively runs natively again; in a scan every event is looked at.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -43,6 +44,24 @@ def run_quietly(cmd):
     return gdb.execute(cmd, to_string=True)
 
 
+@contextlib.contextmanager
+def in_language(language, unless=()):
+    """gdb reads expressions in `language` inside the block (unless the current language
+    is one of `unless`), and in the language it had before afterwards."""
+    was = gdb.parameter("language")
+    switch = was != language and was not in unless
+    if switch:
+        try:
+            run_quietly("set language %s" % language)
+        except gdb.error:
+            switch = False
+    try:
+        yield
+    finally:
+        if switch:
+            run_quietly("set language %s" % was)
+
+
 def forking(cmd):
     """Runs gdb's `checkpoint` or `restart`, which have the program call `lseek` on each
     of its descriptors through an expression in the current language. C's parser first
@@ -50,15 +69,8 @@ def forking(cmd):
     every source file name the program's libraries have: milliseconds a call where the C
     library's debugging information is installed, most of a checkpoint's time. D's parser
     reads the same call alike without that search, so the commands run in D."""
-    was = gdb.parameter("language")
-    try:
-        run_quietly("set language d")
-    except gdb.error:
+    with in_language("d"):
         return run_quietly(cmd)
-    try:
-        return run_quietly(cmd)
-    finally:
-        run_quietly("set language %s" % was)
 
 
 WALL = 0x40000000  # __WALL: wait for traced processes whatever their kind
@@ -401,11 +413,9 @@ class AgentCommand(gdb.Command):
         agent.busy = True
         # The agent's own expressions are C: in a language the user set, for the operation
         # only, gdb reads them as C.
-        language = gdb.parameter("language")
-        if language not in ("auto", "c", "local"):
-            run_quietly("set language c")
         try:
-            reply = getattr(self.ops, req["op"])(req)
+            with in_language("c", unless=("auto", "local")):
+                reply = getattr(self.ops, req["op"])(req)
         except KeyboardInterrupt:
             # Ctrl-C inside a call gdb makes for a search (a watched function call):
             # as a Ctrl-C between the program's stops is.
@@ -415,8 +425,6 @@ class AgentCommand(gdb.Command):
             reply = {"error": str(e).strip().splitlines()[0] if str(e).strip() else repr(e)}
         finally:
             agent.busy = False
-            if language not in ("auto", "c", "local"):
-                run_quietly("set language %s" % language)
         emit("reply", reply)
 
 

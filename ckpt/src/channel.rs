@@ -33,10 +33,29 @@ impl Channel {
     pub fn send(&mut self, msg: &Value) -> Result<()> {
         let mut line = serde_json::to_vec(msg).map_err(|e| CkptError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        self.stream.set_nonblocking(false).ok();
-        let r = self.stream.write_all(&line);
-        self.stream.set_nonblocking(true).ok();
-        r.map_err(|_| CkptError::LiveGone)
+        let mut rest = &line[..];
+        while !rest.is_empty() {
+            match self.stream.write(rest) {
+                Ok(0) => return Err(CkptError::LiveGone),
+                Ok(n) => rest = &rest[n..],
+                // The peer reads slowly: wait until it has room (the socket stays
+                // non-blocking, which saves switching modes around every message).
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.wait_writable(),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return Err(CkptError::LiveGone),
+            }
+        }
+        Ok(())
+    }
+
+    fn wait_writable(&self) {
+        let mut p = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut p, 1, 1000) };
     }
 
     /// Reads what has arrived and returns the complete messages; sets [`Self::is_closed`]
@@ -50,7 +69,14 @@ impl Channel {
                     self.closed = true;
                     break;
                 }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    // A short read took all there was; more that comes later is polled
+                    // for (a second read would mostly only say there is none).
+                    if n < chunk.len() {
+                        break;
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(_) => {

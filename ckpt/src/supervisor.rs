@@ -242,7 +242,14 @@ impl Supervisor {
             let pty_hup = fds
                 .iter()
                 .any(|p| p.fd == self.pty.fd() && p.revents & (libc::POLLHUP | libc::POLLERR) != 0);
-            self.service()?;
+            let ready: Vec<RawFd> = fds[..first_extra]
+                .iter()
+                .filter(|p| p.revents != 0)
+                .map(|p| p.fd)
+                .collect();
+            if !ready.is_empty() {
+                self.service(&ready)?;
+            }
             if pty_hup && self.pty_open {
                 // Every process holding the terminal is gone; what they wrote is read.
                 self.pty_open = false;
@@ -261,12 +268,18 @@ impl Supervisor {
         }
     }
 
-    /// Accepts connections, reads every channel and the pty, and queues events.
-    fn service(&mut self) -> Result<()> {
-        while let Ok((stream, _)) = self.listener.accept() {
-            self.pending.push(Channel::new(stream)?);
+    /// Accepts connections, reads the channels and the pty that poll found `ready`, and
+    /// queues events. (Only those: a session holds dozens of snapshots' channels, and a
+    /// stop brings several messages on the live one.)
+    fn service(&mut self, ready: &[RawFd]) -> Result<()> {
+        let is_ready = |fd: RawFd| ready.contains(&fd);
+        let mut accepted = Vec::new();
+        if is_ready(self.listener.as_raw_fd()) {
+            while let Ok((stream, _)) = self.listener.accept() {
+                accepted.push(Channel::new(stream)?);
+            }
         }
-        let out = if self.pty_open {
+        let out = if self.pty_open && is_ready(self.pty.fd()) {
             self.pty.read_available()
         } else {
             Vec::new()
@@ -275,7 +288,21 @@ impl Supervisor {
             self.events.push_back(Event::Output(out));
         }
         let mut still_pending = Vec::new();
-        for mut chan in std::mem::take(&mut self.pending) {
+        let pending = std::mem::take(&mut self.pending);
+        let to_read = pending
+            .into_iter()
+            .filter_map(|c| {
+                if is_ready(c.fd()) {
+                    Some(c)
+                } else {
+                    still_pending.push(c);
+                    None
+                }
+            })
+            // A connection just accepted mostly has its hello waiting already.
+            .chain(accepted)
+            .collect::<Vec<_>>();
+        for mut chan in to_read {
             let mut msgs = chan.read_available()?.into_iter();
             match msgs.next() {
                 None if chan.is_closed() => {}
@@ -284,7 +311,7 @@ impl Supervisor {
             }
         }
         self.pending.extend(still_pending);
-        if let Some((_, chan)) = self.live.as_mut() {
+        if let Some((_, chan)) = self.live.as_mut().filter(|(_, c)| is_ready(c.fd())) {
             let msgs = chan.read_available()?;
             let closed = chan.is_closed();
             self.events.extend(msgs.into_iter().map(Event::Message));
@@ -295,6 +322,9 @@ impl Supervisor {
         }
         let mut closed = Vec::new();
         for (id, s) in self.snapshots.iter_mut() {
+            if !is_ready(s.chan.fd()) {
+                continue;
+            }
             if let Ok(msgs) = s.chan.read_available() {
                 self.events
                     .extend(msgs.into_iter().map(|m| Event::SnapshotMessage(*id, m)));
@@ -307,7 +337,7 @@ impl Supervisor {
             self.snapshots.remove(&id);
             self.events.push_back(Event::SnapshotLost(id));
         }
-        if let Some((_, chan)) = self.holder.as_mut() {
+        if let Some((_, chan)) = self.holder.as_mut().filter(|(_, c)| is_ready(c.fd())) {
             let _ = chan.read_available();
         }
         Ok(())

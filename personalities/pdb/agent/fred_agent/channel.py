@@ -17,23 +17,40 @@ class Channel:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
         self.buf = b""
+        self.queued = []
         self.send(hello)
 
     @classmethod
     def adopt(cls, sock, buf):
         """A connection already open (and announced), with bytes already read from it."""
         chan = cls.__new__(cls)
-        chan.sock, chan.buf = sock, buf
+        chan.sock, chan.buf, chan.queued = sock, buf, []
         return chan
 
     def send(self, obj):
+        """Sends `obj`, after the messages queued before it, in one write."""
+        self.queued.append(json.dumps(obj).encode() + b"\n")
+        self.flush()
+
+    def queue(self, obj):
+        """Sends `obj` with the next message sent or at the next flush: pdb prints a stop
+        in several writes, and fred need not wake up for each one."""
+        self.queued.append(json.dumps(obj).encode() + b"\n")
+
+    def flush(self):
+        """Sends what is queued."""
+        if not self.queued:
+            return
+        data = b"".join(self.queued)
+        self.queued = []
         try:
-            self.sock.sendall(json.dumps(obj).encode() + b"\n")
+            self.sock.sendall(data)
         except OSError:
             os._exit(0)
 
     def recv(self):
         """The next message; fred going away ends this process."""
+        self.flush()
         while b"\n" not in self.buf:
             try:
                 chunk = self.sock.recv(65536)

@@ -84,7 +84,9 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         self.left_fred = True
         collect.release(self)
         self.chan.sock.close()
-        self.chan.send = lambda _msg: None
+        self.chan.queued = []
+        self.chan.send = self.chan.queue = lambda _msg: None
+        self.chan.flush = lambda: None
         if self.clock is not None:
             self.clock.stop()
             sys.settrace(None)
@@ -116,7 +118,8 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         sync = self.sync_marker()
         if sync is not None:
             msg["sync"] = sync
-        self.chan.send(msg)
+        # Sent with the stop's report, or when the program runs on (see user_line).
+        self.chan.queue(msg)
 
     def stop_depth(self, frame):
         n = 0
@@ -537,21 +540,36 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         finally:
             untraced.resume(previous)
 
+    # At the end of each, what pdb printed goes out: a stop whose breakpoint commands
+    # `continue` prints without a prompt, and the program runs on.
+
     def user_call(self, frame, argument_list):
         self.stop_event = ("call", argument_list)
-        super().user_call(frame, argument_list)
+        try:
+            super().user_call(frame, argument_list)
+        finally:
+            self.chan.flush()
 
     def user_line(self, frame):
         self.stop_event = ("line", None)
-        super().user_line(frame)
+        try:
+            super().user_line(frame)
+        finally:
+            self.chan.flush()
 
     def user_return(self, frame, return_value):
         self.stop_event = ("return", return_value)
-        super().user_return(frame, return_value)
+        try:
+            super().user_return(frame, return_value)
+        finally:
+            self.chan.flush()
 
     def user_exception(self, frame, exc_info):
         self.stop_event = ("exception", exc_info)
-        super().user_exception(frame, exc_info)
+        try:
+            super().user_exception(frame, exc_info)
+        finally:
+            self.chan.flush()
 
     # ----- scanning: the last events before a time that match a query ---------------------
 

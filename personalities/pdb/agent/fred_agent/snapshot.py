@@ -89,6 +89,7 @@ class SnapshotMixin:
         hello = {"hello": "snapshot", "at_stop": at_stop, "state": here}
         sys.stdout.flush()
         sys.stderr.flush()
+        self.chan.flush()  # (or each copy made from the snapshot would send it again)
         pid = None
         if self.native is not None:
             try:
@@ -160,6 +161,7 @@ class SnapshotMixin:
         the memory of the pages its Python writes); returns a resume request in a fresh
         copy made from one of those."""
         chan = self.chan
+        chan.flush()
         if self.native is None or chan.buf or self.end_kind:
             return chan.recv()
         loop = _running_loop()

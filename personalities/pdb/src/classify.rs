@@ -58,6 +58,17 @@ pub(crate) const SAY_RESTARTED: &str = "fred_restarted";
 /// fred's watches, settings too.
 const WATCHES: &[&str] = &["watch", "unwatch"];
 
+/// Forward commands that can be typed ahead: `continue`, `next` and `step`, bare. (At a
+/// stop in the program they cannot fail, so their answer needs no error of its own;
+/// `until` and `return` with their arguments can.)
+pub(crate) fn types_ahead(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    matches!(
+        words.next(),
+        Some("c" | "cont" | "continue" | "n" | "next" | "s" | "step")
+    ) && words.next().is_none()
+}
+
 /// Whether a pdb command changes settings that a restored copy must get.
 pub(crate) fn changes_settings(line: &str) -> bool {
     let word = line.split_whitespace().next().unwrap_or("");
@@ -191,5 +202,16 @@ mod tests {
         assert_eq!(classify("jump 4"), CommandClass::Mutates);
         assert_eq!(classify("quit"), CommandClass::Quit);
         assert_eq!(classify("restart"), CommandClass::Restart);
+    }
+
+    #[test]
+    fn only_bare_forward_commands_type_ahead() {
+        assert!(types_ahead("continue"));
+        assert!(types_ahead(" n "));
+        assert!(types_ahead("step"));
+        assert!(!types_ahead("until 12"));
+        assert!(!types_ahead("c 3"));
+        assert!(!types_ahead("return"));
+        assert!(!types_ahead("p x"));
     }
 }

@@ -12,9 +12,10 @@ use fred_personality::{
 };
 use serde_json::{json, Value};
 
-use crate::classify::changes_settings;
+use crate::classify::{changes_settings, types_ahead};
 use crate::sync::SyncReader;
 
+mod ahead;
 mod peek;
 mod stdio;
 mod wait;
@@ -62,6 +63,8 @@ struct Ready {
     scan: Option<Value>,
     /// Where the replay that led here left the recorded path, if it did.
     diverged: Option<String>,
+    /// How many commands typed ahead the agent dropped here.
+    dropped: usize,
 }
 
 impl Ready {
@@ -105,6 +108,7 @@ pub struct PdbSession {
     /// The live process is at its prompt, able to answer requests (not running, as it
     /// still may be after a search was interrupted).
     live_idle: bool,
+    ahead: ahead::Ahead,
 }
 
 impl PdbSession {
@@ -171,6 +175,7 @@ impl PdbSession {
             value_log: Vec::new(),
             append_log: Vec::new(),
             live_idle: false,
+            ahead: ahead::Ahead::default(),
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;
         s.pos = ready.pos;
@@ -198,7 +203,14 @@ impl Debugger for PdbSession {
                 "the debugged Python process is gone".into(),
             ));
         }
-        self.sup.send(&json!({"line": line})).map_err(gone)?;
+        let (typed_ahead, held) = self.ahead.begin(line)?;
+        if !typed_ahead {
+            self.sup.send(&json!({"line": line})).map_err(gone)?;
+        }
+        let mut visible = true;
+        for piece in held {
+            self.program_piece(piece, out, &mut visible, None);
+        }
         self.live_idle = false;
         self.settings_stale = true;
         // Only a command that may run the program gives it what the user types; a line
@@ -207,6 +219,12 @@ impl Debugger for PdbSession {
         self.running_user_command = true;
         let ready = self.wait_ready(out, Show::All, None);
         self.running_user_command = false;
+        if let Ok(r) = &ready {
+            self.ahead.dropped(r.dropped);
+        }
+        for piece in self.ahead.end(ready.is_err()) {
+            self.program_piece(piece, out, &mut visible, None);
+        }
         self.pos = ready?.pos;
         if changes_settings(line) {
             // Kept here as they are now, so that they outlive a live process killed from
@@ -340,6 +358,34 @@ impl Debugger for PdbSession {
         let bps = settings["breakpoints"].as_array();
         // (Settings not known: there may be some.)
         Ok(bps.is_none_or(|bps| bps.iter().any(|b| b["enabled"].as_bool() != Some(false))))
+    }
+
+    fn type_ahead(&mut self, lines: &[&str]) -> usize {
+        let n = lines.iter().take_while(|l| types_ahead(l)).count();
+        // The program's input must not depend on which command fred is reading the answer
+        // of: not while what the user types goes to the program.
+        if n < 2
+            || self.ahead.len() > 0
+            || self.forward_stdin
+            || !self.live_idle
+            || self.pos.kind != StopKind::Stop
+        {
+            return 0;
+        }
+        let text: Vec<&str> = lines[..n].iter().map(|l| l.trim()).collect();
+        if self
+            .sup
+            .send(&json!({"fred": "ahead", "lines": text}))
+            .is_err()
+        {
+            return 0;
+        }
+        self.ahead.typed(&lines[..n]);
+        n
+    }
+
+    fn typed_ahead(&self) -> usize {
+        self.ahead.len()
     }
 
     fn after_restart(&self, line: &str) -> Option<String> {

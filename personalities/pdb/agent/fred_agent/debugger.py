@@ -58,6 +58,8 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         self.watch_notes = []
         self.boot_code = None
         self.input_queue = []
+        self.ahead = []  # commands fred typed ahead, still to run (see next_command)
+        self.interrupted = False  # fred's interrupt stopped the program since the last stop
         self.replay_values = []
         self.value_log = []
         self.diverged = None  # where a replay left the recorded path (see nondet)
@@ -147,6 +149,10 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
             if self.end_kind is None and (w.frame is not None or not w.local):
                 w.last = w.value_in(w.frame)
         msg = {"ready": self.state()}
+        if self.ahead and self.must_look(msg["ready"]):
+            msg["dropped"] = len(self.ahead)
+            self.ahead = []
+        self.interrupted = False
         sync = self.sync_marker()
         if sync is not None:
             msg["sync"] = sync
@@ -164,12 +170,26 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
             self.diverged = None
         self.chan.send(msg)
 
+    def must_look(self, state):
+        """Whether fred must see this stop before the commands typed ahead run: the
+        program ended, or fred has something to say or to hear first."""
+        return (state["kind"] != "stop" or self.interrupted or self.notices
+                or self.scan_result is not None or self.diverged is not None)
+
     def next_command(self):
-        """Report the stop, then serve fred's requests until one is for pdb."""
+        """Report the stop, then serve fred's requests until one is for pdb. Commands fred
+        typed ahead run at once, without waiting for fred between them (scripts)."""
         self.break_lines = {}
         self.send_ready()
+        if self.ahead:
+            self.ran = True
+            return self.ahead.pop(0) + "\n"
         while True:
             req = self.next_request()
+            if req.get("fred") == "ahead":
+                self.ahead = list(req["lines"])
+                self.ran = True
+                return self.ahead.pop(0) + "\n"
             if req.get("fred") == "resumed":
                 # A fresh copy of a checkpoint taken in C at this stop.
                 line = self.apply_resume(req["req"], at_prompt=True)
@@ -213,6 +233,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         """What a fresh copy gets from fred: current settings, and the input and clock and
         random values to replay."""
         self.import_settings(req.get("settings"))
+        self.ahead = []  # (the live process's, when the snapshot was taken on the way)
         self.input_queue = stdin.decode_queue(req.get("input"))
         nondet.take(self, req.get("values"))
         self.value_log = []
@@ -533,6 +554,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         out of the program's time (see hidden_code)."""
         if self.in_command:
             raise KeyboardInterrupt
+        self.interrupted = True
         previous = untraced.stop()
         try:
             self.message("\nProgram interrupted. (Use 'cont' to resume).")
@@ -540,8 +562,9 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         finally:
             untraced.resume(previous)
 
-    # At the end of each, what pdb printed goes out: a stop whose breakpoint commands
-    # `continue` prints without a prompt, and the program runs on.
+    # At the end of each, what pdb printed goes out, and the program runs on: a stop whose
+    # breakpoint commands `continue` prints without a prompt, and its next stop needs a
+    # sync marker of its own (see sync_marker).
 
     def user_call(self, frame, argument_list):
         self.stop_event = ("call", argument_list)
@@ -549,6 +572,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
             super().user_call(frame, argument_list)
         finally:
             self.chan.flush()
+            self.ran = True
 
     def user_line(self, frame):
         self.stop_event = ("line", None)
@@ -556,6 +580,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
             super().user_line(frame)
         finally:
             self.chan.flush()
+            self.ran = True
 
     def user_return(self, frame, return_value):
         self.stop_event = ("return", return_value)
@@ -563,6 +588,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
             super().user_return(frame, return_value)
         finally:
             self.chan.flush()
+            self.ran = True
 
     def user_exception(self, frame, exc_info):
         self.stop_event = ("exception", exc_info)
@@ -570,6 +596,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
             super().user_exception(frame, exc_info)
         finally:
             self.chan.flush()
+            self.ran = True
 
     # ----- scanning: the last events before a time that match a query ---------------------
 

@@ -157,12 +157,36 @@ impl PdbSession {
         reveal_at: Option<u64>,
     ) {
         for piece in self.sync.feed(bytes) {
-            match piece {
-                Piece::Bytes(b) if *show => out.program(&b),
-                Piece::Bytes(_) => {}
-                Piece::Marker(m) if reveal_at.is_some_and(|n| m >= n) => *show = true,
-                Piece::Marker(_) => {}
-            }
+            self.program_piece(piece, out, show, reveal_at);
+        }
+    }
+
+    /// [`PdbSession::program_output`] for one piece (or held, while commands are typed
+    /// ahead: see `ahead`).
+    pub(super) fn program_piece(
+        &mut self,
+        piece: Piece,
+        out: &mut dyn Output,
+        show: &mut bool,
+        reveal_at: Option<u64>,
+    ) {
+        if let Some(piece) = self.ahead.hold(piece) {
+            self.show_piece(piece, out, show, reveal_at);
+        }
+    }
+
+    fn show_piece(
+        &mut self,
+        piece: Piece,
+        out: &mut dyn Output,
+        show: &mut bool,
+        reveal_at: Option<u64>,
+    ) {
+        match piece {
+            Piece::Bytes(b) if *show => out.program(&b),
+            Piece::Bytes(_) => {}
+            Piece::Marker(m) if reveal_at.is_some_and(|n| m >= n) => *show = true,
+            Piece::Marker(_) => {}
         }
     }
 
@@ -192,6 +216,9 @@ impl PdbSession {
                     other => later.push(other),
                 }
             }
+        }
+        for piece in self.ahead.claim(n) {
+            self.show_piece(piece, out, show, replay.then_some(n));
         }
         if replay {
             *show = true;
@@ -255,6 +282,7 @@ impl PdbSession {
                             .get("diverged")
                             .and_then(Value::as_str)
                             .map(str::to_string),
+                        dropped: msg.get("dropped").and_then(Value::as_u64).unwrap_or(0) as usize,
                     });
                 }
             }

@@ -47,6 +47,10 @@ pub enum Event {
     Readable(RawFd),
     /// The process the supervisor started (the session's first process) has exited.
     Exited(i32),
+    /// A message from a side copy (see [`Supervisor::resume_side`]), by its number.
+    SideMessage(u64, Value),
+    /// A side copy's connection closed (it has done its work, or died).
+    SideLost(u64),
 }
 
 /// Owns a checkpointed session: its pty, control socket and processes.
@@ -58,6 +62,10 @@ pub struct Supervisor {
     pending: Vec<Channel>,
     holder: Option<(i32, Channel)>,
     live: Option<(i32, Channel)>,
+    /// Side copies, by number: running beside the live process, never becoming it.
+    sides: BTreeMap<u64, (i32, Channel)>,
+    /// Side copies asked for that have not connected yet.
+    sides_expected: Vec<u64>,
     snapshots: BTreeMap<SnapshotId, SnapshotInfo>,
     next_id: SnapshotId,
     events: VecDeque<Event>,
@@ -99,6 +107,8 @@ impl Supervisor {
             pending: Vec::new(),
             holder: None,
             live: None,
+            sides: BTreeMap::new(),
+            sides_expected: Vec::new(),
             snapshots: BTreeMap::new(),
             next_id: 0,
             events: VecDeque::new(),
@@ -150,6 +160,34 @@ impl Supervisor {
             m.extend(extra);
         }
         snap.chan.send(&msg)
+    }
+
+    /// Asks snapshot `id` for a side copy: one that runs beside the live process (a piece of
+    /// a search), speaks as [`Event::SideMessage`] under the number returned, and never
+    /// becomes the live process. [`Supervisor::drop_side`] ends it.
+    pub fn resume_side(&mut self, id: SnapshotId, request: Value) -> Result<u64> {
+        let snap = self
+            .snapshots
+            .get_mut(&id)
+            .ok_or(CkptError::NoSnapshot(id))?;
+        self.resumes += 1;
+        let nonce = self.resumes;
+        let mut msg = json!({"fred": "resume", "nonce": nonce, "side": true});
+        if let (Some(m), Value::Object(extra)) = (msg.as_object_mut(), request) {
+            m.extend(extra);
+        }
+        snap.chan.send(&msg)?;
+        self.sides_expected.push(nonce);
+        Ok(nonce)
+    }
+
+    /// Ends side copy `nonce` (or forgets it, if it is still to connect: it is killed when
+    /// it does).
+    pub fn drop_side(&mut self, nonce: u64) {
+        self.sides_expected.retain(|n| *n != nonce);
+        if let Some((pid, _)) = self.sides.remove(&nonce) {
+            kill_hard(pid);
+        }
     }
 
     /// Sends a message to a snapshot (one it answers as it is, without a copy); its answer
@@ -206,6 +244,7 @@ impl Supervisor {
             }
             watched.extend(self.pending.iter().map(Channel::fd));
             watched.extend(self.snapshots.values().map(|s| s.chan.fd()));
+            watched.extend(self.sides.values().map(|(_, c)| c.fd()));
             if let Some((_, c)) = &self.holder {
                 watched.push(c.fd());
             }
@@ -337,6 +376,23 @@ impl Supervisor {
             self.snapshots.remove(&id);
             self.events.push_back(Event::SnapshotLost(id));
         }
+        let mut gone = Vec::new();
+        for (n, (_, chan)) in self.sides.iter_mut() {
+            if !is_ready(chan.fd()) {
+                continue;
+            }
+            if let Ok(msgs) = chan.read_available() {
+                self.events
+                    .extend(msgs.into_iter().map(|m| Event::SideMessage(*n, m)));
+            }
+            if chan.is_closed() {
+                gone.push(*n);
+            }
+        }
+        for n in gone {
+            self.sides.remove(&n);
+            self.events.push_back(Event::SideLost(n));
+        }
         if let Some((_, chan)) = self.holder.as_mut().filter(|(_, c)| is_ready(c.fd())) {
             let _ = chan.read_available();
         }
@@ -349,6 +405,17 @@ impl Supervisor {
         match hello["hello"].as_str() {
             Some("holder") => self.holder = Some((pid, chan)),
             Some("live") if hello["nonce"].as_u64() != self.expected => kill_hard(pid),
+            Some("side") => {
+                let nonce = hello["nonce"].as_u64().unwrap_or(0);
+                if !self.sides_expected.contains(&nonce) {
+                    kill_hard(pid);
+                } else {
+                    self.sides_expected.retain(|n| *n != nonce);
+                    self.events
+                        .extend(rest.into_iter().map(|m| Event::SideMessage(nonce, m)));
+                    self.sides.insert(nonce, (pid, chan));
+                }
+            }
             Some("live") => {
                 if let Some((old, _)) = self.live.take() {
                     kill_hard(old);
@@ -374,6 +441,7 @@ impl Supervisor {
         self.pending.clear();
         let snaps: Vec<i32> = self.snapshots.values().map(|s| s.pid).collect();
         self.snapshots.clear();
+        self.sides.clear();
         self.live = None;
         self.holder = None;
         for pid in self.pids.iter().chain(snaps.iter()) {

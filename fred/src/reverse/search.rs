@@ -71,7 +71,10 @@ fn search(
         if ck.time >= upper {
             continue;
         }
-        let mut r = scan(dbg, tl, &ck, upper, &q, out.found.len())?;
+        let mut r = match scan_in_pieces(dbg, tl, &cks, &ck, upper, &q, out.found.len())? {
+            Some(r) => r,
+            None => scan(dbg, tl, &ck, upper, &q, out.found.len())?,
+        };
         if !on_course(&r, expect.as_ref()) || changed_its_course(&r, expect.as_ref()) {
             if let Some(w) = q.watch.as_mut().filter(|w| !w.isolated) {
                 w.isolated = true;
@@ -137,6 +140,105 @@ fn scan(
         tl.add(new, false);
     }
     Ok(r)
+}
+
+/// [`scan`] of a long stretch cut at checkpoints into pieces scanned at once (where the
+/// debugger can: [`Debugger::scan_pieces_for`]), for a watch of globals: the pieces' matches
+/// together, the last piece's end. `None` where it does not apply, or a piece could not be
+/// scanned beside the others or did not end where its next piece starts: then the stretch
+/// is scanned whole.
+fn scan_in_pieces(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    cks: &[Checkpoint],
+    ck: &Checkpoint,
+    upper: Time,
+    q: &Query,
+    have: usize,
+) -> Result<Option<ScanResult>, DebuggerError> {
+    let global_watch = q
+        .watch
+        .as_ref()
+        .is_some_and(|w| w.frame_depth.is_none() && !w.isolated);
+    let n = dbg.scan_pieces_for(upper - ck.time);
+    if !global_watch || q.floor.is_some() || n < 2 {
+        return Ok(None);
+    }
+    let pieces = cut(cks, ck, upper, n);
+    if pieces.len() < 2 {
+        return Ok(None);
+    }
+    let want = Query {
+        keep: q.keep - have,
+        ..q.clone()
+    };
+    let results = match dbg.scan_pieces(&pieces, &want) {
+        Err(DebuggerError::CheckpointLost(id)) => {
+            tl.remove(id);
+            return Err(DebuggerError::CheckpointLost(id));
+        }
+        r => r?,
+    };
+    for new in dbg.new_checkpoints() {
+        tl.add(new, false);
+    }
+    let mut whole = ScanResult::default();
+    let last = pieces.len() - 1;
+    for (i, r) in results.into_iter().enumerate().rev() {
+        if i < last && whole.found.len() >= want.keep {
+            break; // (the pieces before are older than every match wanted)
+        }
+        let Some(mut r) = r else { return Ok(None) };
+        if let Some((next, _)) = pieces.get(i + 1) {
+            let start = next.location.clone().map(|location| Landmark {
+                location,
+                event: next.event,
+                value: None,
+            });
+            if r.last.is_some() || !on_course(&r, start.as_ref()) {
+                return Ok(None);
+            }
+        } else {
+            (whole.reached, whole.reached_event, whole.last) = (r.reached, r.reached_event, r.last);
+        }
+        if r.error.is_some() {
+            whole.error = r.error;
+            return Ok(Some(whole));
+        }
+        r.found.append(&mut whole.found);
+        let extra = r.found.len().saturating_sub(want.keep);
+        whole.found = r.found.split_off(extra);
+    }
+    Ok(Some(whole))
+}
+
+/// Cuts the stretch from `ck` to `upper` into at most `n` pieces of about equal length at
+/// checkpoints of `cks` (newest first) inside it: `(from, until)` each, in time order.
+fn cut(cks: &[Checkpoint], ck: &Checkpoint, upper: Time, n: usize) -> Vec<(Checkpoint, Time)> {
+    let inside: Vec<&Checkpoint> = cks
+        .iter()
+        .rev()
+        .filter(|c| c.time > ck.time && c.time < upper)
+        .collect();
+    let span = upper - ck.time;
+    let mut starts = vec![ck.clone()];
+    for k in 1..n as Time {
+        let aim = ck.time + span * k / n as Time;
+        let nearest = inside
+            .iter()
+            .min_by_key(|c| c.time.abs_diff(aim))
+            .filter(|c| c.time > starts.last().map_or(0, |s| s.time));
+        if let Some(c) = nearest {
+            starts.push((*c).clone());
+        }
+    }
+    let ends: Vec<Time> = starts
+        .iter()
+        .skip(1)
+        .map(|c| c.time)
+        .chain([upper])
+        .collect();
+    starts.into_iter().zip(ends).collect()
 }
 
 /// Where the recorded history has the program standing at some event: a replay through

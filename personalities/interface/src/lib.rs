@@ -321,6 +321,28 @@ pub trait Debugger {
     fn long_scans(&self) -> bool {
         false
     }
+    /// Into how many pieces, scanned at once, a scan over `span` of time is worth cutting
+    /// (see [`Debugger::scan_pieces`]). The default: 1, one scan at a time.
+    fn scan_pieces_for(&self, span: Time) -> usize {
+        let _ = span;
+        1
+    }
+    /// Scans consecutive pieces of a stretch, `(from, until)` each in time order (each
+    /// piece's `until` is the next piece's checkpoint), at once where the debugger can:
+    /// what [`Debugger::scan`] of each would give, in the same order; the last piece runs
+    /// in the live process, which stands at its end afterwards. A piece that could not be
+    /// scanned beside the others is `None` (the caller scans it again on its own). The
+    /// default: one after another.
+    fn scan_pieces(
+        &mut self,
+        pieces: &[(Checkpoint, Time)],
+        query: &Query,
+    ) -> Result<Vec<Option<ScanResult>>> {
+        pieces
+            .iter()
+            .map(|(from, until)| self.scan(from, *until, query).map(Some))
+            .collect()
+    }
     /// The time of a checkpoint among `cks` (newest first) at which the value of `watch`,
     /// read there as the checkpoint holds it, without running anything, differs from `now`
     /// (its value where the search for its last change begins): the change lies after it.

@@ -40,6 +40,7 @@ pub const AGENT_FILES: &[(&str, &str)] = agent_files![
     "scan.py",
     "scanhooks.c",
     "settings.py",
+    "sides.py",
     "sleeps.py",
     "snapshot.py",
     "stdin.py",

@@ -17,6 +17,7 @@ use crate::sync::SyncReader;
 
 mod ahead;
 mod peek;
+mod sides;
 mod stdio;
 mod wait;
 
@@ -109,6 +110,7 @@ pub struct PdbSession {
     /// still may be after a search was interrupted).
     live_idle: bool,
     ahead: ahead::Ahead,
+    side_results: sides::SideResults,
 }
 
 impl PdbSession {
@@ -176,6 +178,7 @@ impl PdbSession {
             append_log: Vec::new(),
             live_idle: false,
             ahead: ahead::Ahead::default(),
+            side_results: sides::SideResults::new(),
         };
         let ready = s.wait_ready(out, Show::All, Some(Duration::from_secs(60)))?;
         s.pos = ready.pos;
@@ -295,17 +298,19 @@ impl Debugger for PdbSession {
     }
 
     fn scan(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult> {
-        let mut then = scan_request(query, until);
-        then["checkpoints"] = json!(self.checkpoint_times(from.time, until));
-        self.restore(from, then)?;
-        let ready = self.wait_ready(&mut Discard, Show::Nothing, None)?;
-        self.pos = ready.pos.clone();
-        ready.on_course()?;
-        match ready.scan {
-            Some(v) => serde_json::from_value(v)
-                .map_err(|e| DebuggerError::Failed(format!("bad scan report: {e}"))),
-            None => Ok(ScanResult::default()),
-        }
+        self.scan_piece(from, until, query)
+    }
+
+    fn scan_pieces_for(&self, span: Time) -> usize {
+        self.pieces_for(span)
+    }
+
+    fn scan_pieces(
+        &mut self,
+        pieces: &[(Checkpoint, Time)],
+        query: &Query,
+    ) -> Result<Vec<Option<ScanResult>>> {
+        self.scan_side_by_side(pieces, query)
     }
 
     fn long_scans(&self) -> bool {
@@ -405,6 +410,21 @@ impl Debugger for PdbSession {
 }
 
 impl PdbSession {
+    /// Restores `from` and scans up to `until` in the live process.
+    fn scan_piece(&mut self, from: &Checkpoint, until: Time, query: &Query) -> Result<ScanResult> {
+        let mut then = scan_request(query, until);
+        then["checkpoints"] = json!(self.checkpoint_times(from.time, until));
+        self.restore(from, then)?;
+        let ready = self.wait_ready(&mut Discard, Show::Nothing, None)?;
+        self.pos = ready.pos.clone();
+        ready.on_course()?;
+        match ready.scan {
+            Some(v) => serde_json::from_value(v)
+                .map_err(|e| DebuggerError::Failed(format!("bad scan report: {e}"))),
+            None => Ok(ScanResult::default()),
+        }
+    }
+
     /// The times of the checkpoints strictly between `after` and `until`, in order: a
     /// replay or scan that passes one need not checkpoint there again.
     fn checkpoint_times(&self, after: Time, until: Time) -> Vec<Time> {

@@ -462,6 +462,8 @@ static PyMethodDef module_methods[] = {
      "serve_at_stop(chan_fd, buffer, path, hello): take the checkpoints fred asks for at a "
      "stop; return with any other request, ('request', n, taken), or in a snapshot taken "
      "here once woken, ('snapshot', fd, n)."},
+    {"discard_terminal", discard_terminal, METH_VARARGS,
+     "discard_terminal(fd): fds 1, 2 and fd become a terminal whose output is thrown away."},
     {"fork_copy", fork_copy, METH_NOARGS,
      "In a snapshot: fork a live copy, reparented to fred; 0 in the copy."},
     {"files_at_checkpoint", files_at_checkpoint, METH_NOARGS,

@@ -59,6 +59,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
         self.boot_code = None
         self.input_queue = []
         self.ahead = []  # commands fred typed ahead, still to run (see next_command)
+        self.side = False  # a side copy: scans a piece of a search, reports, exits (sides)
         self.interrupted = False  # fred's interrupt stopped the program since the last stop
         self.replay_values = []
         self.value_log = []
@@ -99,7 +100,7 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
 
     def sync_marker(self):
         """Write a marker to the pty after program output; fred reads up to it."""
-        if not self.ran:
+        if not self.ran or self.side:
             return None
         self.ran = False
         self.sync_id += 1
@@ -169,6 +170,8 @@ class FredPdb(ClockMixin, ScanMixin, SnapshotMixin, SettingsMixin, CommandsMixin
             msg["diverged"] = self.diverged
             self.diverged = None
         self.chan.send(msg)
+        if self.side:
+            os._exit(0)  # (its piece is scanned)
 
     def must_look(self, state):
         """Whether fred must see this stop before the commands typed ahead run: the

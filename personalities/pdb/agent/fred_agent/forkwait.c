@@ -262,3 +262,54 @@ static PyObject *fork_copy(PyObject *self, PyObject *unused)
         ;
     return PyLong_FromLong(child);
 }
+
+/* discard_terminal(fd): in a side copy (a piece of a search, beside the live process), make
+ * fds 1, 2 and `fd` (the agent's own descriptor of the terminal) a new terminal whose
+ * output a process of its own reads and throws away, so that nothing of the copy reaches
+ * the session's terminal and the program still writes to a terminal. The reader ends when
+ * the copy does (its read fails once no one has the terminal open). */
+static PyObject *discard_terminal(PyObject *self, PyObject *args)
+{
+    int keep;
+    if (!PyArg_ParseTuple(args, "i", &keep))
+        return NULL;
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0) {
+        if (m >= 0)
+            close(m);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    const char *name = ptsname(m);
+    int sl = name ? open(name, O_RDWR | O_NOCTTY) : -1;
+    if (sl < 0) {
+        close(m);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        if (fork() != 0)
+            _exit(0);
+        dup2(m, 0);
+        for (int fd = 1; fd < 1024; fd++)
+            close(fd);
+        char buf[4096];
+        for (;;) {
+            ssize_t n = read(0, buf, sizeof buf);
+            if (n > 0 || (n < 0 && errno == EINTR))
+                continue;
+            _exit(0);
+        }
+    }
+    if (child > 0) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+            ;
+    }
+    close(m);
+    if (child < 0 || dup2(sl, 1) < 0 || dup2(sl, 2) < 0 || dup2(sl, keep) < 0) {
+        close(sl);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    close(sl);
+    Py_RETURN_NONE;
+}

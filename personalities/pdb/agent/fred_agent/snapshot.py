@@ -9,7 +9,7 @@ import stat
 import sys
 from time import monotonic, sleep  # bound before nondet.install patches the module
 
-from . import files, frozen, nondet
+from . import files, frozen, nondet, sides
 from . import watch as watchlib
 from .channel import Channel, hello_prefix
 from .forks import agent_fork
@@ -212,10 +212,14 @@ class SnapshotMixin:
         _set_pdeathsig()
         if os.getppid() != self.fred_pid:
             os._exit(0)
-        files.cut_back(req.get("truncate"))
+        side = bool(req.get("side"))
+        if side:
+            offsets = sides.become_side(self, offsets)
+        else:
+            files.cut_back(req.get("truncate"))
         for fd, (off, length) in offsets.items():
             try:
-                if length is not None and os.fstat(fd).st_size > length:
+                if not side and length is not None and os.fstat(fd).st_size > length:
                     os.ftruncate(fd, length)
                 os.lseek(fd, off, os.SEEK_SET)
             except OSError:
@@ -223,8 +227,8 @@ class SnapshotMixin:
         signal.signal(signal.SIGINT, old_sigint)
         if loop is not None:
             sys.modules["asyncio.events"]._set_running_loop(loop)
-        self.chan = Channel(self.sock_path, {"hello": "live", "pid": os.getpid(),
-                                             "nonce": req.get("nonce")})
+        self.chan = Channel(self.sock_path, {"hello": "side" if side else "live",
+                                             "pid": os.getpid(), "nonce": req.get("nonce")})
         self.ran = True
         self.sync_id = max(self.sync_id, req.get("sync_from") or 0)
         self.last_snapshot_wall = monotonic()

@@ -76,6 +76,10 @@ impl PdbSession {
                 self.lost.push(id);
                 Ok(None)
             }
+            ev @ (Event::SideMessage(..) | Event::SideLost(_)) => {
+                self.side_event(&ev);
+                Ok(None)
+            }
             Event::Message(msg) if msg.get("input").is_some() => {
                 let time = msg["input"]["time"].as_u64().unwrap_or(0);
                 // Input read again in a new branch replaces the old future's input. One
@@ -345,37 +349,10 @@ impl PdbSession {
 
     /// Restores `from` and hands the fresh copy `then`; waits until it has connected.
     pub(super) fn restore(&mut self, from: &Checkpoint, then: Value) -> Result<()> {
-        let settings = self.current_settings();
-        if std::env::var_os("FRED_TRACE").is_some() {
-            eprintln!("[fred] resume {} then {then}", from.id);
-        }
+        let request = self.resume_request(from, then);
         self.live_idle = false;
-        let input: Vec<Value> = self
-            .input_log
-            .iter()
-            .filter(|(t, _)| *t >= from.time)
-            .map(|(t, d)| json!([t, d]))
-            .collect();
-        let values: Vec<&Value> = self
-            .value_log
-            .iter()
-            .filter(|v| v[0].as_u64().unwrap_or(0) >= from.time)
-            .collect();
-        // Each file first opened for appending after the checkpoint, at its length then.
-        let mut truncate: Vec<(&str, u64)> = Vec::new();
-        for (_, path, size) in self.append_log.iter().filter(|(t, _, _)| *t >= from.time) {
-            if !truncate.iter().any(|(p, _)| p == path) {
-                truncate.push((path, *size));
-            }
-        }
         self.sup
-            .resume(
-                from.id,
-                // The copy numbers its sync markers above every marker seen so far, so
-                // a replay's end is never mistaken for an older marker.
-                json!({"settings": settings, "then": then, "input": input, "values": values,
-                       "truncate": truncate, "sync_from": self.sync.last}),
-            )
+            .resume(from.id, request)
             // Its connection is gone too when its process was killed.
             .map_err(|_| DebuggerError::CheckpointLost(from.id))?;
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -401,5 +378,36 @@ impl PdbSession {
             "checkpoint {} did not resume",
             from.id
         )))
+    }
+
+    /// What a copy of `from` is handed: the settings, and the input, clock values and file
+    /// lengths to replay from there; then `then`.
+    pub(super) fn resume_request(&mut self, from: &Checkpoint, then: Value) -> Value {
+        let settings = self.current_settings();
+        if std::env::var_os("FRED_TRACE").is_some() {
+            eprintln!("[fred] resume {} then {then}", from.id);
+        }
+        let input: Vec<Value> = self
+            .input_log
+            .iter()
+            .filter(|(t, _)| *t >= from.time)
+            .map(|(t, d)| json!([t, d]))
+            .collect();
+        let values: Vec<&Value> = self
+            .value_log
+            .iter()
+            .filter(|v| v[0].as_u64().unwrap_or(0) >= from.time)
+            .collect();
+        // Each file first opened for appending after the checkpoint, at its length then.
+        let mut truncate: Vec<(&str, u64)> = Vec::new();
+        for (_, path, size) in self.append_log.iter().filter(|(t, _, _)| *t >= from.time) {
+            if !truncate.iter().any(|(p, _)| p == path) {
+                truncate.push((path, *size));
+            }
+        }
+        // The copy numbers its sync markers above every marker seen so far, so a replay's
+        // end is never mistaken for an older marker.
+        json!({"settings": settings, "then": then, "input": input, "values": values,
+               "truncate": truncate, "sync_from": self.sync.last})
     }
 }

@@ -128,14 +128,21 @@ fn scan(
         keep: q.keep - have,
         ..q.clone()
     };
-    let r = match dbg.scan(ck, upper, &want) {
-        Err(DebuggerError::CheckpointLost(id)) => {
-            // Killed from outside: forget it; the search is redone without it.
-            tl.remove(id);
-            return Err(DebuggerError::CheckpointLost(id));
-        }
-        r => r?,
-    };
+    let r = dbg.scan(ck, upper, &want);
+    after_scan(dbg, tl, r)
+}
+
+/// What a scan's answer means for the timeline: the checkpoints it took join it; one found
+/// killed from outside leaves it (the search is redone without it).
+fn after_scan<T>(
+    dbg: &mut dyn Debugger,
+    tl: &mut Timeline,
+    r: Result<T, DebuggerError>,
+) -> Result<T, DebuggerError> {
+    if let Err(DebuggerError::CheckpointLost(id)) = &r {
+        tl.remove(*id);
+    }
+    let r = r?;
     for new in dbg.new_checkpoints() {
         tl.add(new, false);
     }
@@ -172,16 +179,8 @@ fn scan_in_pieces(
         keep: q.keep - have,
         ..q.clone()
     };
-    let results = match dbg.scan_pieces(&pieces, &want) {
-        Err(DebuggerError::CheckpointLost(id)) => {
-            tl.remove(id);
-            return Err(DebuggerError::CheckpointLost(id));
-        }
-        r => r?,
-    };
-    for new in dbg.new_checkpoints() {
-        tl.add(new, false);
-    }
+    let results = dbg.scan_pieces(&pieces, &want);
+    let results = after_scan(dbg, tl, results)?;
     let mut whole = ScanResult::default();
     let last = pieces.len() - 1;
     for (i, r) in results.into_iter().enumerate().rev() {

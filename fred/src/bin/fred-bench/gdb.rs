@@ -15,7 +15,7 @@ const NO_AVX: &str = "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-A
 
 impl Bench {
     /// Compiles `bench/NAME.c` as a user would for debugging.
-    fn compile(&self, name: &str) -> Result<String> {
+    pub fn compile(&self, name: &str) -> Result<String> {
         let out: PathBuf = self.tmp.join(name);
         let status = Command::new("gcc")
             .args(["-g", "-O0", "-o"])
@@ -76,11 +76,15 @@ pub fn reverse_step_ms(b: &Bench) -> Result<f64> {
     Ok(median(times))
 }
 
-/// gdb's `record full` + a software watchpoint + `reverse-continue` / fred-gdb's
-/// reverse-watch, each a whole session from the start, on a list of 2,000 nodes.
-pub fn reverse_watch_vs_record_full(b: &Bench) -> Result<f64> {
-    let prog = b.compile("linked_list")?;
-    let expr = "head->next->next->value";
+/// The watched expression of the `record full` row and the line whose statement last
+/// changes it.
+const LIST_EXPR: &str = "head->next->next->value";
+const LIST_CHANGE: u64 = 40;
+
+/// One whole session of gdb's `record full` + a software watchpoint + `reverse-continue` on
+/// a list of 2,000 nodes, from the start: its wall time. It takes the better part of a
+/// minute and one core.
+pub fn record_full_seconds(b: &Bench, prog: &str) -> Result<f64> {
     let record: Vec<String> = [
         format!("set environment GLIBC_TUNABLES {NO_AVX}"),
         "set record full insn-number-max unlimited".into(),
@@ -90,30 +94,44 @@ pub fn reverse_watch_vs_record_full(b: &Bench) -> Result<f64> {
         "break 43".into(),
         "continue".into(),
         "set can-use-hw-watchpoints 0".into(),
-        format!("watch {expr}"),
+        format!("watch {LIST_EXPR}"),
         "reverse-continue".into(),
     ]
     .into();
+    let (took, out) = b.plain_gdb(prog, &record)?;
+    if !out.contains(&format!("{LIST_CHANGE}\t    head->next->next = ")) {
+        bail!("record full did not go back to line {LIST_CHANGE}:\n{out}");
+    }
+    Ok(took)
+}
+
+/// The same with fred-gdb's reverse-watch: its wall time.
+fn fred_reverse_watch_seconds(b: &Bench, prog: &str) -> Result<f64> {
     let script = b.script(
         "gdb-rw.fred",
         &[
             "break 43".into(),
             "run".into(),
-            format!("reverse-watch {expr}"),
+            format!("reverse-watch {LIST_EXPR}"),
         ],
     )?;
-    // A recording takes the better part of a minute, so fewer repetitions.
-    let (mut recorded, mut fred) = (Vec::new(), Vec::new());
+    let started = std::time::Instant::now();
+    let r = b.fred_json(&b.fred_gdb, &script, prog, &[], &[])?;
+    expect_line(&r, &format!("reverse-watch {LIST_EXPR}"), LIST_CHANGE)?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// `record full` / fred-gdb's reverse-watch on the linked list, interleaved; `recorded`
+/// holds recordings already measured (by `--quick`, beside other rows), else they are
+/// taken here, one for every two repetitions since each takes so long.
+pub fn reverse_watch_vs_record_full(b: &Bench, prog: &str, recorded: Vec<f64>) -> Result<f64> {
+    let (mut recorded, mut fred) = (recorded, Vec::new());
+    let take_own = recorded.is_empty();
     for _ in 0..b.reps.div_ceil(2) {
-        let (took, out) = b.plain_gdb(&prog, &record)?;
-        if !out.contains("40\t    head->next->next = ") {
-            bail!("record full did not go back to line 40:\n{out}");
+        if take_own {
+            recorded.push(record_full_seconds(b, prog)?);
         }
-        recorded.push(took);
-        let started = std::time::Instant::now();
-        let r = b.fred_json(&b.fred_gdb, &script, &prog, &[], &[])?;
-        expect_line(&r, &format!("reverse-watch {expr}"), 40)?;
-        fred.push(started.elapsed().as_secs_f64());
+        fred.push(fred_reverse_watch_seconds(b, prog)?);
     }
     Ok(median(recorded) / median(fred))
 }

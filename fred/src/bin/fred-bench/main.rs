@@ -2,8 +2,9 @@
 //!
 //! Every figure is taken in the same run as its baseline, interleaved, several times, and
 //! reduced to a median, since these machines are noisy. The programs are in `bench/`.
-//! `--quick` takes fewer repetitions; `--json FILE` writes the figures; names given pick the
-//! rows whose names start with them.
+//! `--quick` takes fewer repetitions, and its one recording by `record full` (the better
+//! part of a minute) beside the rows that need no more than one core; `--json FILE` writes
+//! the figures; names given pick the rows whose names start with them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,10 +15,22 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 mod gdb;
+mod pdb;
 use serde_json::{json, Value};
 
 /// One figure's measurement.
 type Measure = fn(&Bench) -> Result<f64>;
+
+/// Whether a figure holds with one core taken by something else; those that scan pieces
+/// of a search side by side need all of them.
+#[derive(Clone, Copy, PartialEq)]
+enum Cores {
+    One,
+    All,
+}
+
+/// A row of the table: name, target, measurement, cores it needs.
+type Row = (&'static str, &'static str, Measure, Cores);
 
 /// Where the benchmark programs and binaries are.
 struct Bench {
@@ -34,7 +47,8 @@ struct Bench {
 #[derive(Parser)]
 #[command(name = "fred-bench")]
 struct Args {
-    /// Fewer repetitions (three instead of seven): under two minutes.
+    /// Fewer repetitions (three instead of seven), the one `record full` recording taken
+    /// beside the rows that need one core: under two minutes.
     #[arg(long)]
     quick: bool,
     /// Also write the figures to FILE as JSON.
@@ -64,49 +78,118 @@ fn main() -> Result<()> {
         reps: if quick { 3 } else { 7 },
     };
     let mut figures: BTreeMap<&str, Value> = BTreeMap::new();
-    let rows: Vec<(&str, &str, Measure)> = vec![
-        ("pdb_forward_overhead", "<= 1.10", forward_overhead),
-        ("pdb_checkpoint_ms", "<= 5", checkpoint_ms),
-        ("pdb_reverse_step_ms", "<= 50", reverse_step_ms),
-        ("pdb_reverse_step_speedup", ">= 20", reverse_step_speedup),
-        ("pdb_reverse_watch_vs_settrace", ">= 5", watch_vs_settrace),
-        ("pdb_reverse_watch_vs_untraced", "<= 3", watch_vs_untraced),
-        ("ckpt_memory_ratio", "<= 0.5", memory_ratio),
-        ("gdb_forward_overhead", "<= 1.15", gdb::forward_overhead),
-        ("gdb_reverse_step_ms", "<= 300", gdb::reverse_step_ms),
+    use Cores::{All, One};
+    let rows: Vec<Row> = vec![
         (
-            "gdb_reverse_watch_vs_record_full",
-            ">= 100",
-            gdb::reverse_watch_vs_record_full,
+            "pdb_forward_overhead",
+            "<= 1.10",
+            pdb::forward_overhead,
+            One,
         ),
+        ("pdb_checkpoint_ms", "<= 5", pdb::checkpoint_ms, One),
+        ("pdb_reverse_step_ms", "<= 50", pdb::reverse_step_ms, One),
+        (
+            "pdb_reverse_step_speedup",
+            ">= 20",
+            pdb::reverse_step_speedup,
+            One,
+        ),
+        (
+            "pdb_reverse_watch_vs_settrace",
+            ">= 5",
+            pdb::watch_vs_settrace,
+            All,
+        ),
+        (
+            "pdb_reverse_watch_vs_untraced",
+            "<= 3",
+            pdb::watch_vs_untraced,
+            All,
+        ),
+        ("ckpt_memory_ratio", "<= 0.5", pdb::memory_ratio, One),
+        (
+            "gdb_forward_overhead",
+            "<= 1.15",
+            gdb::forward_overhead,
+            One,
+        ),
+        ("gdb_reverse_step_ms", "<= 300", gdb::reverse_step_ms, One),
     ];
+    let (record_row, record_target) = ("gdb_reverse_watch_vs_record_full", ">= 100");
+    let wanted = |name: &str| picked.is_empty() || picked.iter().any(|p| name.starts_with(p));
     println!("{:<34} {:>10}  target", "figure", "measured");
-    for (name, target, f) in rows {
-        if !picked.is_empty() && !picked.iter().any(|p| name.starts_with(p.as_str())) {
-            continue;
+    let list = match wanted(record_row) {
+        true => Some(b.compile("linked_list")?),
+        false => None,
+    };
+    std::thread::scope(|s| {
+        // A recording by `record full` takes one core for the better part of a minute;
+        // --quick takes its one recording beside the rows that need no more than one core.
+        let mut early = match (&list, quick) {
+            (Some(prog), true) => Some(s.spawn(|| gdb::record_full_seconds(&b, prog))),
+            _ => None,
+        };
+        let mut order: Vec<&Row> = rows.iter().filter(|r| wanted(r.0)).collect();
+        if early.is_some() {
+            order.sort_by_key(|r| r.3 == Cores::All);
         }
-        let started = Instant::now();
-        match f(&b) {
-            Ok(v) => {
-                let verdict = if meets(v, target) { "ok" } else { "MISSED" };
-                println!(
-                    "{name:<34} {v:>10.3}  {target:<8} {verdict} ({:.0} s)",
-                    started.elapsed().as_secs_f64()
-                );
-                figures.insert(name, json!(v));
+        let mut recorded = Ok(Vec::new());
+        for (name, target, measure, cores) in order {
+            if *cores == Cores::All {
+                if let Some(h) = early.take() {
+                    recorded = join_recording(h);
+                }
             }
-            Err(e) => {
-                println!("{name:<34} {:>10}  {target:<8} error: {e:#}", "-");
-                figures.insert(name, Value::Null);
-            }
+            let started = Instant::now();
+            report(&mut figures, name, target, started, measure(&b));
         }
-    }
+        if let Some(h) = early.take() {
+            recorded = join_recording(h);
+        }
+        if let Some(prog) = &list {
+            let started = Instant::now();
+            let ratio = recorded.and_then(|r| gdb::reverse_watch_vs_record_full(&b, prog, r));
+            report(&mut figures, record_row, record_target, started, ratio);
+        }
+    });
     let _ = std::fs::remove_dir_all(&b.tmp);
     if let Some(path) = json_out {
         std::fs::write(&path, serde_json::to_string_pretty(&figures)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The one recording `--quick` took on a thread of its own.
+fn join_recording(h: std::thread::ScopedJoinHandle<'_, Result<f64>>) -> Result<Vec<f64>> {
+    match h.join() {
+        Ok(took) => Ok(vec![took?]),
+        Err(_) => bail!("the recording's thread panicked"),
+    }
+}
+
+/// Prints one row of the table and keeps its figure (null where it could not be measured).
+fn report<'a>(
+    figures: &mut BTreeMap<&'a str, Value>,
+    name: &'a str,
+    target: &str,
+    started: Instant,
+    figure: Result<f64>,
+) {
+    match figure {
+        Ok(v) => {
+            let verdict = if meets(v, target) { "ok" } else { "MISSED" };
+            println!(
+                "{name:<34} {v:>10.3}  {target:<8} {verdict} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
+            figures.insert(name, json!(v));
+        }
+        Err(e) => {
+            println!("{name:<34} {:>10}  {target:<8} error: {e:#}", "-");
+            figures.insert(name, Value::Null);
+        }
+    }
 }
 
 /// Builds binary `name` in this binary's profile, next to it (cargo sets CARGO when it runs
@@ -257,209 +340,4 @@ fn elapsed_of(replies: &[Value], command: &str) -> Vec<f64> {
         .filter(|r| r["command"] == command)
         .filter_map(|r| r["elapsed_ms"].as_f64())
         .collect()
-}
-
-/// `continue` through 1000 breakpoint hits: fred-pdb / plain `python3 -m pdb`.
-fn forward_overhead(b: &Bench) -> Result<f64> {
-    let mut cmds = vec!["break 12".to_string()];
-    cmds.extend(std::iter::repeat_n("continue".to_string(), 1001));
-    let script = b.script("forward.fred", &cmds)?;
-    let plain_input = cmds.join("\n") + "\nquit\n";
-    let prog = b.prog("breakpoints.py");
-    let (mut plain, mut fred) = (Vec::new(), Vec::new());
-    for _ in 0..b.reps {
-        plain.push(b.timed(
-            Command::new(&b.python).args(["-m", "pdb", &prog]),
-            Some(&plain_input),
-        )?);
-        fred.push(b.timed(
-            Command::new(&b.fred).arg("-x").arg(&script).arg(&prog),
-            None,
-        )?);
-    }
-    Ok(median(fred) / median(plain))
-}
-
-/// One checkpoint of a Python process holding 64 MB, median of several.
-fn checkpoint_ms(b: &Bench) -> Result<f64> {
-    let mut cmds = vec!["break 9".to_string(), "continue".to_string()];
-    cmds.extend(std::iter::repeat_n(
-        "fred-checkpoint".to_string(),
-        4 * b.reps,
-    ));
-    let script = b.script("ckpt.fred", &cmds)?;
-    let r = b.fred_json(
-        &b.fred,
-        &script,
-        &b.prog("big_memory.py"),
-        &["64"],
-        &["--max-checkpoints", "100"],
-    )?;
-    Ok(median(elapsed_of(&r, "fred-checkpoint")))
-}
-
-/// N for about 10^6 line events of long_run.py (four events an iteration).
-const MILLION_EVENTS: &str = "250000";
-
-/// reverse-step about 10^6 events into the run, median.
-fn reverse_step_ms(b: &Bench) -> Result<f64> {
-    let mut cmds = vec!["break 14".to_string(), "continue".to_string()];
-    cmds.extend(std::iter::repeat_n("reverse-step".to_string(), 2 * b.reps));
-    let script = b.script("rs.fred", &cmds)?;
-    let r = b.fred_json(
-        &b.fred,
-        &script,
-        &b.prog("long_run.py"),
-        &[MILLION_EVENTS],
-        &[],
-    )?;
-    Ok(median(elapsed_of(&r, "reverse-step")))
-}
-
-/// Restarting under plain pdb and running to the same point / fred's reverse-step.
-fn reverse_step_speedup(b: &Bench) -> Result<f64> {
-    let prog = b.prog("long_run.py");
-    let input = "break 14\ncontinue\nquit\n";
-    let mut plain = Vec::new();
-    for _ in 0..b.reps {
-        plain.push(
-            b.timed(
-                Command::new(&b.python).args(["-m", "pdb", &prog, MILLION_EVENTS]),
-                Some(input),
-            )? * 1000.0,
-        );
-    }
-    Ok(median(plain) / reverse_step_ms(b)?)
-}
-
-/// One run of fred's reverse-watch with the change ~10^6 events back in a ~2x10^6-event
-/// run: its time in milliseconds.
-fn reverse_watch_once(b: &Bench) -> Result<f64> {
-    let script = b.script(
-        "rw.fred",
-        &["continue".into(), "reverse-watch marker".into()],
-    )?;
-    let r = b.fred_json(&b.fred, &script, &b.prog("long_run.py"), &["500000"], &[])?;
-    elapsed_of(&r, "reverse-watch marker")
-        .into_iter()
-        .next()
-        .context("no reply to reverse-watch")
-}
-
-/// The median of `baseline` over fred's reverse-watch (or its inverse, `invert`), the two
-/// runs taking turns, so that the machine's drift falls on both.
-fn against_reverse_watch(
-    b: &Bench,
-    invert: bool,
-    mut baseline: impl FnMut() -> Result<f64>,
-) -> Result<f64> {
-    let (mut base, mut fred) = (Vec::new(), Vec::new());
-    for _ in 0..b.reps {
-        base.push(baseline()?);
-        fred.push(reverse_watch_once(b)?);
-    }
-    let ratio = median(base) / median(fred);
-    Ok(if invert { 1.0 / ratio } else { ratio })
-}
-
-/// A forward watch by sys.settrace over the whole run / fred's reverse-watch.
-fn watch_vs_settrace(b: &Bench) -> Result<f64> {
-    against_reverse_watch(b, false, || {
-        Ok(b.timed(
-            Command::new(&b.python).args([
-                &b.prog("settrace_watch.py"),
-                &b.prog("long_run.py"),
-                "marker",
-                "500000",
-            ]),
-            None,
-        )? * 1000.0)
-    })
-}
-
-/// fred's reverse-watch / the untraced run time of the same program.
-fn watch_vs_untraced(b: &Bench) -> Result<f64> {
-    against_reverse_watch(b, true, || {
-        Ok(b.timed(
-            Command::new(&b.python).args([&b.prog("long_run.py"), "500000"]),
-            None,
-        )? * 1000.0)
-    })
-}
-
-/// Extra memory (proportional set size) of 200 checkpoints of a process holding 100 MB it
-/// no longer writes, over 100 MB.
-fn memory_ratio(b: &Bench) -> Result<f64> {
-    let base = session_pss(b, 0)?;
-    let with = session_pss(b, 200)?;
-    Ok((with - base) / (100.0 * 1024.0 * 1024.0))
-}
-
-/// Total PSS of a session's processes after `n` checkpoints, measured while it sleeps.
-fn session_pss(b: &Bench, n: usize) -> Result<f64> {
-    let mut cmds = vec!["break 9".to_string(), "continue".to_string()];
-    cmds.extend(std::iter::repeat_n("fred-checkpoint".to_string(), n));
-    cmds.push("!import time; time.sleep(8)".into());
-    let script = b.script(&format!("mem{n}.fred"), &cmds)?;
-    let prog = b.prog("big_memory.py");
-    let mut child = Command::new(&b.fred)
-        .args([
-            "--max-checkpoints",
-            "400",
-            "--checkpoint-interval",
-            "0",
-            "-x",
-        ])
-        .arg(&script)
-        .arg(&prog)
-        .arg("100")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    // Wait for the count of the session's processes to settle (the sleep has begun).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = (0, Instant::now());
-    let pss = loop {
-        std::thread::sleep(Duration::from_millis(200));
-        let pids = pids_running(&prog);
-        if pids.len() != last.0 {
-            last = (pids.len(), Instant::now());
-        } else if pids.len() >= n + 2 && last.1.elapsed() > Duration::from_millis(1500) {
-            break pids.iter().map(|p| pss_of(*p)).sum::<f64>();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("the session did not settle");
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    Ok(pss)
-}
-
-fn pids_running(needle: &str) -> Vec<i32> {
-    let mut pids = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for e in dir.flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-                continue;
-            };
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmd).contains(needle) {
-                pids.push(pid);
-            }
-        }
-    }
-    pids
-}
-
-/// Proportional set size of a process, in bytes.
-fn pss_of(pid: i32) -> f64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with("Pss:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb * 1024.0)
 }

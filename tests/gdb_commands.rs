@@ -473,31 +473,76 @@ fn forward_commands_typed_ahead_stop_where_the_program_ends() {
 #[test]
 fn program_output_stays_with_the_command_typed_ahead_that_made_it() {
     // gdb runs the next `continue` while fred still reads the answer of the one before:
-    // what the program writes meanwhile is the next command's.
+    // what the program writes meanwhile is the next command's. Commands go to gdb in
+    // batches (of 64); on a busy machine gdb may run the first of a batch before fred has
+    // read the batch's own answer, and what that first one wrote was lost then (a lost
+    // mark made each later command of the batch take the output of the next, the last
+    // waiting a second for its own). A race: sessions of several batches, with every
+    // processor kept busy.
     let dir = TestDir::new("gdb-cmd-ahead-output");
-    dir.c_program(&TICKS.replace("i <= 3", "i <= 30"));
-    let run = Fred::new(&dir)
-        .gdb()
-        .run(&cmds(&[&["break tick", "run"], &times("continue", 30)]));
-    // run[k] (`run`, then each `continue`) stops at the k-th call.
-    for k in 1..=30 {
-        let out = &run[k].output;
-        assert!(out.contains(&format!("tick {k}\n")), "{k}: {out:?}");
-        let ticks = out.lines().filter(|l| l.starts_with("tick ")).count();
-        assert_eq!(ticks, 1, "{k}: {out:?}");
-        // In gdb's order: `continue` says so before the program runs on.
-        if k > 1 {
+    dir.c_program(&TICKS.replace("i <= 3", "i <= 300"));
+    let _busy = Busy::every_processor();
+    for session in 0..4 {
+        let run = Fred::new(&dir)
+            .gdb()
+            .run(&cmds(&[&["break tick", "run"], &times("continue", 300)]));
+        // run[k] (`run`, then each `continue`) stops at the k-th call.
+        for k in 1..=300 {
+            let out = &run[k].output;
             assert!(
-                out.starts_with(&format!("Continuing.\ntick {k}\n")),
-                "{k}: {out:?}"
+                out.contains(&format!("tick {k}\n")),
+                "{session}/{k}: {out:?}"
             );
+            let ticks = out.lines().filter(|l| l.starts_with("tick ")).count();
+            assert_eq!(ticks, 1, "{session}/{k}: {out:?}");
+            // In gdb's order: `continue` says so before the program runs on.
+            if k > 1 {
+                assert!(
+                    out.starts_with(&format!("Continuing.\ntick {k}\n")),
+                    "{session}/{k}: {out:?}"
+                );
+            }
+        }
+        assert!(
+            run[301].output.contains("exited normally"),
+            "{:?}",
+            run[301].output
+        );
+    }
+}
+
+/// Threads that keep every processor busy until dropped (a machine doing other work).
+struct Busy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn every_processor() -> Busy {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Busy { stop, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
         }
     }
-    assert!(
-        run[31].output.contains("exited normally"),
-        "{:?}",
-        run[31].output
-    );
 }
 
 #[test]

@@ -574,11 +574,17 @@ impl Debugger for GdbSession {
         if self.pty.write(text.as_bytes()).is_err() {
             return 0;
         }
-        // `fred-ahead`'s own prompt; the commands run on behind it.
-        if self
-            .wait(false, false, &mut fred_personality::Discard)
-            .is_err()
-        {
+        // `fred-ahead`'s own prompt; the commands run on behind it. What the program
+        // writes meanwhile, and the agent's marks, are theirs: the program's terminal is
+        // left unread (as after a mark) until the first of them is waited for. (Read
+        // here, the first mark would be lost, and each command would take the next one's,
+        // the last waiting in vain.)
+        self.marking = true;
+        self.mark_seen = true;
+        self.continuing = false;
+        let answered = self.wait(false, false, &mut fred_personality::Discard);
+        self.marking = false;
+        if answered.is_err() {
             return 0;
         }
         self.ahead = lines[..n].iter().map(|l| l.to_string()).collect();

@@ -36,8 +36,9 @@ impl Default for Policy {
 }
 
 /// Automatic checkpoints at prompts are at least this many times their own cost apart, so
-/// that they take at most about 5% of the time of a session that runs forward.
-const CHECKPOINT_COST_SHARE: u32 = 20;
+/// that they take at most about 2.5% of the time of a session that runs forward (gdb's,
+/// at about 6 ms, are then a quarter of a second of running apart, quick to replay).
+const CHECKPOINT_COST_SHARE: u32 = 40;
 
 /// At most this many of a script's next lines are offered to be typed ahead at once (each
 /// offer reads them all, at every command).

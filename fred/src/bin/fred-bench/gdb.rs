@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use serde_json::Value;
 
-use super::{elapsed_of, median, run_captured, Bench, LIMIT};
+use super::{elapsed_of, in_turns, median, run_captured, Bench, LIMIT};
 
 /// What `record full` needs to record at all on these machines: glibc's AVX string
 /// functions switched off (gdb cannot record their instructions).
@@ -48,15 +48,17 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
     let mut cmds = vec!["break 16".to_string(), "run".to_string()];
     cmds.extend(std::iter::repeat_n("continue".to_string(), 1000));
     let script = b.script("gdb-forward.fred", &cmds)?;
-    let (mut plain, mut fred) = (Vec::new(), Vec::new());
-    for _ in 0..b.reps {
-        plain.push(b.plain_gdb(&prog, &cmds)?.0);
-        fred.push(b.timed(
-            Command::new(&b.fred_gdb).arg("-x").arg(&script).arg(&prog),
-            None,
-        )?);
-    }
-    Ok(median(fred) / median(plain))
+    let (plain, fred) = in_turns(
+        b.reps,
+        || Ok(b.plain_gdb(&prog, &cmds)?.0),
+        || {
+            b.timed(
+                Command::new(&b.fred_gdb).arg("-x").arg(&script).arg(&prog),
+                None,
+            )
+        },
+    )?;
+    Ok(fred / plain)
 }
 
 /// reverse-step from just after a loop of 10^7 iterations, median.

@@ -230,6 +230,21 @@ fn meets(v: f64, target: &str) -> bool {
     }
 }
 
+/// The medians of `reps` runs of `first` and of `second`, taking turns, so that the
+/// machine's drift falls on both.
+fn in_turns(
+    reps: usize,
+    mut first: impl FnMut() -> Result<f64>,
+    mut second: impl FnMut() -> Result<f64>,
+) -> Result<(f64, f64)> {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        a.push(first()?);
+        b.push(second()?);
+    }
+    Ok((median(a), median(b)))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::{elapsed_of, median, Bench};
+use super::{elapsed_of, in_turns, median, Bench};
 
 /// `continue` through 1000 breakpoint hits: fred-pdb / plain `python3 -m pdb`.
 pub fn forward_overhead(b: &Bench) -> Result<f64> {
@@ -15,18 +15,22 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
     let script = b.script("forward.fred", &cmds)?;
     let plain_input = cmds.join("\n") + "\nquit\n";
     let prog = b.prog("breakpoints.py");
-    let (mut plain, mut fred) = (Vec::new(), Vec::new());
-    for _ in 0..b.reps {
-        plain.push(b.timed(
-            Command::new(&b.python).args(["-m", "pdb", &prog]),
-            Some(&plain_input),
-        )?);
-        fred.push(b.timed(
-            Command::new(&b.fred).arg("-x").arg(&script).arg(&prog),
-            None,
-        )?);
-    }
-    Ok(median(fred) / median(plain))
+    let (plain, fred) = in_turns(
+        b.reps,
+        || {
+            b.timed(
+                Command::new(&b.python).args(["-m", "pdb", &prog]),
+                Some(&plain_input),
+            )
+        },
+        || {
+            b.timed(
+                Command::new(&b.fred).arg("-x").arg(&script).arg(&prog),
+                None,
+            )
+        },
+    )?;
+    Ok(fred / plain)
 }
 
 /// One checkpoint of a Python process holding 64 MB, median of several.
@@ -100,14 +104,10 @@ fn reverse_watch_once(b: &Bench) -> Result<f64> {
 fn against_reverse_watch(
     b: &Bench,
     invert: bool,
-    mut baseline: impl FnMut() -> Result<f64>,
+    baseline: impl FnMut() -> Result<f64>,
 ) -> Result<f64> {
-    let (mut base, mut fred) = (Vec::new(), Vec::new());
-    for _ in 0..b.reps {
-        base.push(baseline()?);
-        fred.push(reverse_watch_once(b)?);
-    }
-    let ratio = median(base) / median(fred);
+    let (base, fred) = in_turns(b.reps, baseline, || reverse_watch_once(b))?;
+    let ratio = base / fred;
     Ok(if invert { 1.0 / ratio } else { ratio })
 }
 

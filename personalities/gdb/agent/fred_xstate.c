@@ -1,17 +1,20 @@
-/* Preloaded into gdb on CPUs whose register state is larger than gdb 13 knows.
+/* Preloaded into gdb: its writes of a program's extended registers, kept until the program
+ * runs.
  *
- * The kernel accepts a write of a program's extended registers (PTRACE_SETREGSET,
- * NT_X86_XSTATE) only as the whole XSAVE area. With AMX's tile data that area is about
- * 11 KB; gdb 13 writes the 2.7 KB it knows of, the kernel refuses with EFAULT, and every
- * call of a function, `checkpoint` and `restart` fails with "Couldn't write extended state
- * status: Bad address". This completes such a write with the rest of the area as it is in
- * the program, so that what gdb changes is written and the state gdb does not know is kept.
- *
- * gdb writes these registers one at a time, each a read and a write of the whole area
- * (a call of a function from gdb restores some 1,300 of them: most of a `checkpoint`'s
- * 20 ms). So the area is kept here while the program is stopped: reads are answered from
+ * gdb writes these registers one at a time, each a read and a write of the whole XSAVE
+ * area (PTRACE_GETREGSET and PTRACE_SETREGSET, NT_X86_XSTATE): a call of a function from
+ * gdb restores some 500 of them, a thousand system calls that were half of a `checkpoint`'s
+ * time. So the area is kept here while the program is stopped: reads are answered from
  * it, writes change it, and it goes to the kernel once, before any other request that
  * could run the program or see its registers. Other requests pass through unchanged.
+ *
+ * On CPUs whose register state is larger than gdb 13 knows, it is also what makes such
+ * writes work at all. The kernel accepts a write of the extended registers only as the
+ * whole area. With AMX's tile data that area is about 11 KB; gdb 13 writes the 2.7 KB it
+ * knows of, the kernel refuses with EFAULT, and every call of a function, `checkpoint` and
+ * `restart` fails with "Couldn't write extended state status: Bad address". The write
+ * kept here is completed with the rest of the area as it is in the program, so that what
+ * gdb changes is written and the state gdb does not know is kept.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -101,8 +104,11 @@ long ptrace(enum __ptrace_request req, ...)
     int xstate = (long)addr == NT_X86_XSTATE && data != NULL;
     if (xstate && (req == PTRACE_GETREGSET || req == PTRACE_SETREGSET)) {
         struct iovec *part = data;
-        if (hold(pid) == 0 && part->iov_len <= held_len) {
+        if (hold(pid) == 0 && (req == PTRACE_GETREGSET || part->iov_len <= held_len)) {
             if (req == PTRACE_GETREGSET) {
+                /* (A buffer larger than the area gets the area, as from the kernel.) */
+                if (part->iov_len > held_len)
+                    part->iov_len = held_len;
                 memcpy(part->iov_base, area, part->iov_len);
             } else {
                 memcpy(area, part->iov_base, part->iov_len);

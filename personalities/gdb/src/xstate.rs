@@ -1,10 +1,14 @@
-//! gdb 13 on CPUs with AMX: the register writes it cannot make, completed by a library
-//! preloaded into gdb (`agent/fred_xstate.c`, built once with the machine's C compiler).
+//! A library preloaded into gdb (`agent/fred_xstate.c`, built once with the machine's C
+//! compiler) that keeps gdb's writes of the program's extended registers until the program
+//! runs: about 500 of them at each call of a function from gdb, so at every `checkpoint`
+//! and `restart`, each a read and a write of the whole register area. Kept, a checkpoint
+//! takes about two thirds of the time.
 //!
-//! Without it, on such a CPU, every call of a function from gdb, every `checkpoint` and
-//! every `restart` fails ("Couldn't write extended state status: Bad address"): no time
-//! travel at all, and no `print f(x)` either. Newer gdbs write the whole area themselves;
-//! the library then passes their writes through unchanged.
+//! On CPUs with AMX it is what makes those writes work at all with gdb 13. Without it, on
+//! such a CPU, every call of a function from gdb, every `checkpoint` and every `restart`
+//! fails ("Couldn't write extended state status: Bad address"): no time travel at all, and
+//! no `print f(x)` either. Newer gdbs write the whole area themselves; the library then
+//! keeps their writes alike. Elsewhere, where it cannot be built, gdb goes without it.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -80,19 +84,21 @@ pub fn library(dir: &Path) -> Result<PathBuf, String> {
     ))
 }
 
-/// The environment gdb needs here: on a CPU whose registers gdb 13 cannot write, the
-/// library preloaded into gdb, and (in `args`) the program's own environment as it was, so
-/// that the program does not load it too.
+/// The environment gdb needs here: the library preloaded into gdb, and (in `args`) the
+/// program's own environment as it was, so that the program does not load it too. Where
+/// the library cannot be built, nothing; and on a CPU whose registers gdb 13 cannot write
+/// without it, a warning.
 pub fn gdb_env(
     dir: &Path,
     args: &mut Vec<OsString>,
     out: &mut dyn Output,
 ) -> Vec<(String, String)> {
-    if !needed() {
+    if cfg!(not(target_arch = "x86_64")) {
         return Vec::new();
     }
     let lib = match library(dir) {
         Ok(lib) => lib,
+        Err(_) if !needed() => return Vec::new(),
         Err(why) => {
             out.debugger(&format!(
                 "fred: this gdb cannot write registers on this CPU (AMX), so calls and \

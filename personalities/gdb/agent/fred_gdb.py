@@ -22,6 +22,8 @@ import traceback
 
 import gdb
 
+from fred_gdb_prompt import Location, position_json
+
 MARK = "\x1b]7779;fred-"
 STACK_WINDOW = 512  # bytes of the stack read at once when walking frame pointers
 BEL = "\x07"
@@ -187,9 +189,10 @@ class Program:
         """The source position of an entry pc."""
         return {"file": self.files[pc], "line": self.lines[pc], "function": self.functions[pc]}
 
-    def depth(self, frame):
-        """Frames of the program's own code from `frame` outwards (1 = main)."""
-        quick = self.depth_by_frame_pointers(frame)
+    def depth(self, frame, pc=None):
+        """Frames of the program's own code from `frame` outwards (1 = main). (`pc`: the
+        frame's, where the caller has it.)"""
+        quick = self.depth_by_frame_pointers(frame, pc)
         if quick is not None:
             return quick
         n = 0
@@ -201,13 +204,14 @@ class Program:
             frame = frame.older()
         return n
 
-    def depth_by_frame_pointers(self, frame):
+    def depth_by_frame_pointers(self, frame, pc=None):
         """`depth` read off the chain of saved frame pointers (with a return address beside
         each, as -O0 code keeps them), a few reads of the stack where gdb's unwinding costs
         tens of microseconds a frame; None where the chain cannot be trusted: `frame` not at
         the start of a line (in a prologue, say), or a caller outside the program's code
         that is not main's."""
-        pc = frame.pc()
+        if pc is None:
+            pc = frame.pc()
         if pc not in self.lines:
             return None
         try:
@@ -442,7 +446,7 @@ class Agent:
         if sal.symtab is None:
             return None
         name = frame.name() or "??"
-        return {"file": fullname(sal.symtab), "line": sal.line, "function": name}
+        return Location(file=fullname(sal.symtab), line=sal.line, function=name)
 
     def user_frame(self):
         """The innermost frame in the program's own code (a crash inside libc is shown
@@ -453,6 +457,7 @@ class Agent:
         return frame or newest()
 
     def position(self):
+        """Where the program stands, as the prompt tells fred."""
         if not self.started or gdb.selected_inferior().pid == 0:
             kind = "finished" if self.started else "notstarted"
             return {"time": self.time(), "kind": kind, "location": None, "depth": None}
@@ -464,9 +469,10 @@ class Agent:
             known = self.program.locations.get(pc)
             if known is None:
                 known = self.program.locations[pc] = self.location(frame)
-            location = dict(known) if known else None
+            location = known
         else:
             frame = self.user_frame()
+            pc = frame.pc() if frame is not None else None
             location = None
         if self.finished is not None:
             kind = "finished"
@@ -478,7 +484,7 @@ class Agent:
             "time": self.time(),
             "kind": kind,
             "location": None if kind == "finished" else location or self.location(frame),
-            "depth": self.program.depth(frame) if self.program else None,
+            "depth": self.program.depth(frame, pc) if self.program else None,
             "event": "line",
         }
 
@@ -500,7 +506,7 @@ class Agent:
             if self.ahead and self.must_look(pos, moved):
                 pos["dropped"] = drop_typed_ahead()
                 self.ahead = 0
-        return MARK + "prompt;" + json.dumps(pos) + BEL  # (fred shows its own prompt)
+        return MARK + "prompt;" + position_json(pos) + BEL  # (fred shows its own prompt)
 
     # ---- commands typed ahead --------------------------------------------------------
 

@@ -20,7 +20,7 @@ pub use classify::classify;
 pub use session::{GdbConfig, GdbSession};
 
 /// The agent's source files, written to a cache directory at start and loaded by gdb (and
-/// the library gdb preloads on some CPUs, see [`xstate`]).
+/// the library gdb preloads, see [`xstate`]).
 pub const AGENT_FILES: &[(&str, &str)] = &[
     ("fred_gdb.py", include_str!("../agent/fred_gdb.py")),
     ("fred_gdb_ops.py", include_str!("../agent/fred_gdb_ops.py")),
@@ -56,6 +56,10 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
         "fred_gdb_watch.py",
         include_str!("../agent/fred_gdb_watch.py"),
     ),
+    (
+        "fred_gdb_prompt.py",
+        include_str!("../agent/fred_gdb_prompt.py"),
+    ),
     ("fred_xstate.c", include_str!("../agent/fred_xstate.c")),
 ];
 
@@ -77,5 +81,49 @@ mod tests {
             .collect();
         shipped.sort();
         assert_eq!(on_disk, shipped);
+    }
+
+    /// The agent writes its prompts by hand (see `fred_gdb_prompt.py`); each must read as
+    /// `json.dumps` would write it, whatever a position holds.
+    #[test]
+    fn prompts_written_by_hand_are_the_json_of_their_positions() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("agent");
+        let check = r#"
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from fred_gdb_prompt import Location, position_json
+here = Location(file='/src/a "b".c', line=16, function="hit")
+hit = {"end": "hit", "pc": 4198712, "cond": None, "skip": 0, "from_k": 3}
+positions = [
+    dict(time=1 << 40, kind="stop", location=here, depth=2, event="line", recipe=hit),
+    dict(time=7, kind="stop", location=here, depth=None, event="line", recipe=hit),
+    dict(time=7, kind="stop", location=here, depth=2, event="line", recipe=None),
+    dict(time=7, kind="stop", location=here, depth=2, event="line",
+         recipe=dict(hit, cond='s[0] == "é\\"', skip=4)),
+    dict(time=7, kind="stop", location=here, depth=3, event="line",
+         recipe={"end": "hit", "pc": 1, "base": 2, "chain": [3, 4], "from_k": 0}),
+    dict(time=7, kind="postmortem", location=here, depth=1, event="line",
+         recipe={"end": "signal", "signal": "SIGSEGV", "from_k": 0}),
+    dict(time=7, kind="stop", location=here, depth=2, event="line", recipe=hit, dropped=5),
+    dict(time=0, kind="notstarted", location=None, depth=None, recipe=None),
+    dict(time=7, kind="stop", location=None, error="boom: é", flag=True, ratio=0.5),
+]
+for pos in positions:
+    for _ in range(2):  # (the second time, the location's JSON is the one kept)
+        assert position_json(pos) == json.dumps(pos), (position_json(pos), json.dumps(pos))
+print("same")
+"#;
+        let out = std::process::Command::new("python3")
+            .args(["-c", check])
+            .arg(&dir)
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.trim(),
+            "same",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -143,6 +143,31 @@ fn reverse_finish_leaves_each_recursion_frame_for_its_callers_line() {
     run[8].assert_error("outermost");
 }
 
+/// A script's forward commands go to gdb typed ahead, in batches, and the agent leaves the
+/// stack's depth out of every prompt of a batch but its last: the reverse command after a
+/// batch still goes by the depth the batch reached.
+#[test]
+fn after_forward_commands_typed_ahead_reverse_finish_knows_the_depth_they_reached() {
+    let dir = TestDir::new("gdb-ahead-rf");
+    let src = dir.c_program(CRASH);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break fact",
+        "run",
+        "continue",
+        "continue",
+        "continue",
+        "reverse-finish",
+        "p n",
+        "reverse-finish",
+        "p n",
+    ]);
+    run[4].assert_at(&src, 13, "fact");
+    run[5].assert_at(&src, 15, "fact");
+    run[6].assert_value("$1 = 2");
+    run[7].assert_at(&src, 15, "fact");
+    run[8].assert_value("$2 = 3");
+}
+
 #[test]
 fn reverse_continue_stops_at_earlier_breakpoint_hits_with_conditions() {
     let dir = TestDir::new("gdb-rc");

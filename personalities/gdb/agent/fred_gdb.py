@@ -456,8 +456,9 @@ class Agent:
             frame = frame.older()
         return frame or newest()
 
-    def position(self):
-        """Where the program stands, as the prompt tells fred."""
+    def position(self, depth=True):
+        """Where the program stands, as the prompt tells fred; without its depth (None)
+        unless `depth`."""
         if not self.started or gdb.selected_inferior().pid == 0:
             kind = "finished" if self.started else "notstarted"
             return {"time": self.time(), "kind": kind, "location": None, "depth": None}
@@ -484,14 +485,18 @@ class Agent:
             "time": self.time(),
             "kind": kind,
             "location": None if kind == "finished" else location or self.location(frame),
-            "depth": self.program.depth(frame, pc) if self.program else None,
+            "depth": self.program.depth(frame, pc) if self.program and depth else None,
             "event": "line",
         }
 
     def prompt(self, _current):
+        # Of the commands fred typed ahead, it reads the depth only where the batch ends
+        # (the last, or one where it must look first): walking the stack is a third of a
+        # prompt's work, left out at the others.
+        last = self.ahead_fresh or self.ahead <= 1
         try:
             moved = self.after_command()
-            pos = self.position()
+            pos = self.position(depth=last)
             pos["recipe"] = self.recipe
             self.recipe = None
         except Exception as e:  # never lose the prompt
@@ -506,9 +511,19 @@ class Agent:
             if self.ahead and self.must_look(pos, moved):
                 pos["dropped"] = drop_typed_ahead()
                 self.ahead = 0
+                if not last:
+                    pos["depth"] = self.depth_here()
         return MARK + "prompt;" + position_json(pos) + BEL  # (fred shows its own prompt)
 
     # ---- commands typed ahead --------------------------------------------------------
+
+    def depth_here(self):
+        """The depth of the position (None where it cannot be told)."""
+        try:
+            return self.position()["depth"]
+        except Exception:  # (the prompt's position says what failed)
+            log_failure()
+            return None
 
     def must_look(self, pos, moved):
         """Whether fred must see where a command typed ahead stopped before the next runs:

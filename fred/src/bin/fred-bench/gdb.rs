@@ -48,8 +48,8 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
     let mut cmds = vec!["break 16".to_string(), "run".to_string()];
     cmds.extend(std::iter::repeat_n("continue".to_string(), 1000));
     let script = b.script("gdb-forward.fred", &cmds)?;
-    let (plain, fred) = in_turns(
-        b.reps,
+    in_turns(
+        b.forward_turns(),
         || Ok(b.plain_gdb(&prog, &cmds)?.0),
         || {
             b.timed(
@@ -57,8 +57,7 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
                 None,
             )
         },
-    )?;
-    Ok(fred / plain)
+    )
 }
 
 /// reverse-step from just after a loop of 10^7 iterations, median.

@@ -230,19 +230,20 @@ fn meets(v: f64, target: &str) -> bool {
     }
 }
 
-/// The medians of `reps` runs of `first` and of `second`, taking turns, so that the
-/// machine's drift falls on both.
+/// The median of `second`'s time over `first`'s in `reps` turns, each running the two back
+/// to back: this machine's slow spells last seconds, and then fall on both halves of a
+/// turn's ratio (where medians of each side taken apart may each catch a different one).
 fn in_turns(
     reps: usize,
     mut first: impl FnMut() -> Result<f64>,
     mut second: impl FnMut() -> Result<f64>,
-) -> Result<(f64, f64)> {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+) -> Result<f64> {
+    let mut ratios = Vec::new();
     for _ in 0..reps {
-        a.push(first()?);
-        b.push(second()?);
+        let a = first()?;
+        ratios.push(second()? / a);
     }
-    Ok((median(a), median(b)))
+    Ok(median(ratios))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -251,6 +252,17 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 impl Bench {
+    /// Turns for the forward overheads: in a full run more than for the other rows, as a
+    /// turn takes a second or two and single runs vary by a third on a busy host (`--quick`
+    /// keeps its three, to stay within its two minutes).
+    fn forward_turns(&self) -> usize {
+        if self.reps > 3 {
+            2 * self.reps + 1
+        } else {
+            self.reps
+        }
+    }
+
     fn prog(&self, name: &str) -> String {
         self.dir.join(name).to_string_lossy().into_owned()
     }

@@ -15,8 +15,8 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
     let script = b.script("forward.fred", &cmds)?;
     let plain_input = cmds.join("\n") + "\nquit\n";
     let prog = b.prog("breakpoints.py");
-    let (plain, fred) = in_turns(
-        b.reps,
+    in_turns(
+        b.forward_turns(),
         || {
             b.timed(
                 Command::new(&b.python).args(["-m", "pdb", &prog]),
@@ -29,8 +29,7 @@ pub fn forward_overhead(b: &Bench) -> Result<f64> {
                 None,
             )
         },
-    )?;
-    Ok(fred / plain)
+    )
 }
 
 /// One checkpoint of a Python process holding 64 MB, median of several.
@@ -106,8 +105,7 @@ fn against_reverse_watch(
     invert: bool,
     baseline: impl FnMut() -> Result<f64>,
 ) -> Result<f64> {
-    let (base, fred) = in_turns(b.reps, baseline, || reverse_watch_once(b))?;
-    let ratio = base / fred;
+    let ratio = 1.0 / in_turns(b.reps, baseline, || reverse_watch_once(b))?;
     Ok(if invert { 1.0 / ratio } else { ratio })
 }
 

@@ -105,8 +105,12 @@ fn against_reverse_watch(
     invert: bool,
     baseline: impl FnMut() -> Result<f64>,
 ) -> Result<f64> {
-    let ratio = 1.0 / in_turns(b.reps, baseline, || reverse_watch_once(b))?;
-    Ok(if invert { 1.0 / ratio } else { ratio })
+    let fred_over_base = in_turns(b.reps, baseline, || reverse_watch_once(b))?;
+    Ok(if invert {
+        fred_over_base
+    } else {
+        1.0 / fred_over_base
+    })
 }
 
 /// A forward watch by sys.settrace over the whole run / fred's reverse-watch.

@@ -15,11 +15,7 @@ import time
 import gdb
 
 import fred_gdb
-import fred_gdb_chain as chain
-import fred_gdb_find as find
-import fred_gdb_watch as watch
 from fred_gdb import emit, error_value, frame_base, newest
-from fred_gdb_scan import Interrupted
 
 CALLS = re.compile(r"[A-Za-z_]\w*\s*\(")
 IDENT = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
@@ -206,6 +202,13 @@ class Ops:
 
     def run(self, req):
         """Runs `segments` from the current stop; with `query`, searches as it goes."""
+        # (Loaded at the first replay: a session that only goes forward never needs them,
+        # and they are a sixth of the agent's start.)
+        import fred_gdb_chain as chain
+        import fred_gdb_find as find
+        import fred_gdb_watch as watch
+        from fred_gdb_scan import Interrupted
+
         agent = self.agent
         query = req.get("query")
         user = [b for b in gdb.breakpoints() if b.number > 0 and b.enabled]
@@ -408,7 +411,7 @@ class AgentCommand(gdb.Command):
             os.unlink(f.name)
         req = json.loads(arg)
         if req["op"] == "user":
-            emit("reply", self.ops.user(req))
+            reply_to_user(self.ops.user(req))
             return
         agent.busy = True
         # The agent's own expressions are C: in a language the user set, for the operation
@@ -451,7 +454,15 @@ class UserCommand(gdb.Command):
         self.ops = ops
 
     def invoke(self, arg, from_tty):
-        emit("reply", self.ops.user({"line": arg}))
+        reply_to_user(self.ops.user({"line": arg}))
+
+
+def reply_to_user(reply):
+    """A user command's reply, left out where it is empty (no error, not the first run):
+    the prompt that follows says the rest, and a command continued through a breakpoint
+    hit a thousand times writes a thousand replies fewer."""
+    if reply:
+        emit("reply", reply)
 
 
 class RunOnCommand(gdb.Command):

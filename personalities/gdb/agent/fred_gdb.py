@@ -28,6 +28,8 @@ MARK = "\x1b]7779;fred-"
 STACK_WINDOW = 512  # bytes of the stack read at once when walking frame pointers
 BEL = "\x07"
 FATAL = ("SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL", "SIGABRT")
+WATCHPOINTS = (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_WATCHPOINT, gdb.BP_READ_WATCHPOINT,
+               gdb.BP_ACCESS_WATCHPOINT)
 # Seconds of running between the checkpoints a replay or search leaves on its way (fred
 # sets it; 0: none). A gdb checkpoint costs about 25 ms: 0.5 s keeps them near 5%.
 CHECKPOINT_EVERY = 0.5
@@ -89,16 +91,17 @@ def fullname(symtab):
     return name
 
 
-_SOURCES = {}
+_SYMTABS = {}
 
 
-def program_sources(objfile):
-    """The source files of the program's objfile. `info sources` lists those of every
-    objfile loaded, and once the C library's debug information is in, that takes a fifth
-    of a second: so it is asked as soon as the program's own objfile loads (see
-    Agent._on_objfile), when the program is all there is."""
-    known = _SOURCES.get(objfile)
-    if known is not None:
+def program_symtabs(objfile):
+    """The symtabs of the C sources of the program's objfile. `info sources` lists those
+    of every objfile loaded, and gdb looks a file up in all of them: once the C library's
+    debug information is in, that takes milliseconds. So they are found as soon as the
+    program's own objfile loads (see Agent._on_objfile), when the program is all there is;
+    gdb keeps them valid when it relocates the program to run it."""
+    known = _SYMTABS.get(objfile)
+    if known is not None and all(st.is_valid() for st in known):
         return known
     text = gdb.execute("info sources", to_string=True)
     sources = []
@@ -110,8 +113,17 @@ def program_sources(objfile):
             continue
         if section == objfile and line:
             sources.extend(s.strip() for s in line.split(","))
-    _SOURCES[objfile] = sources
-    return sources
+    symtabs = []
+    for src in sources:
+        if not src.endswith((".c", ".cc", ".cpp", ".cxx", ".C")):
+            continue
+        try:
+            sals = gdb.decode_line("%s:1" % src)[1] or []
+        except gdb.error:
+            continue
+        symtabs.extend(sal.symtab for sal in sals if sal.symtab is not None)
+    _SYMTABS[objfile] = symtabs
+    return symtabs
 
 
 def call_chain(frame):
@@ -138,22 +150,13 @@ class Program:
         self.ranges = {}  # first pc -> end of each function of the program's own
         self.main = (0, 0)  # main's code: the outermost frame of the program's own
         self.locations = {}  # line-start pc -> its location, as a stop there shows it
-        sources = program_sources(gdb.current_progspace().filename)
         seen = set()
-        for src in sources:
-            if not src.endswith((".c", ".cc", ".cpp", ".cxx", ".C")):
+        for st in program_symtabs(gdb.current_progspace().filename):
+            if st.fullname() in seen:
                 continue
-            try:
-                sals = gdb.decode_line("%s:1" % src)[1] or []
-            except gdb.error:
-                continue
-            for sal in sals:
-                st = sal.symtab
-                if st is None or st.fullname() in seen:
-                    continue
-                seen.add(st.fullname())
-                self.sources.add(st.fullname())
-                self._add(st)
+            seen.add(st.fullname())
+            self.sources.add(st.fullname())
+            self._add(st)
         pcs = list(self.lines) + list(self.entries)
         self.span = (min(pcs), max(pcs) + 1) if pcs else (0, 0)
         self.starts = sorted(self.ranges)
@@ -330,11 +333,18 @@ class Agent:
     def _on_objfile(self, event):
         name = event.new_objfile.filename
         if name == gdb.current_progspace().filename:
-            _SOURCES.pop(name, None)  # (re-read: the program may have been rebuilt)
+            _SYMTABS.pop(name, None)  # (re-read: the program may have been rebuilt)
             try:
-                program_sources(name)
+                program_symtabs(name)
             except gdb.error:
                 pass
+        self.break_at_exit()
+
+    def break_at_exit(self):
+        """The breakpoint that stops the program at its `_exit`, set once a program is
+        loaded. Set before the program runs, gdb finds it in each library as it loads,
+        which is cheaper than setting it once the dynamic loader's debug information is
+        in."""
         if self.exit_bp is None:
             try:
                 self.exit_bp = gdb.Breakpoint("_exit", internal=True)
@@ -353,9 +363,9 @@ class Agent:
         if not self.busy:
             self.stop_info = ("exited", getattr(event, "exit_code", None))
 
-    def after_command(self):
-        """Called at each prompt: if the user's command ran the program, a new epoch (and
-        True)."""
+    def after_command(self, frame):
+        """Called at each prompt, `frame` the newest (None without one): if the user's
+        command ran the program, a new epoch (and True)."""
         if not self.resumed and (self.started or not gdb.selected_inferior().pid):
             return False
         self.resumed = False
@@ -364,27 +374,29 @@ class Agent:
         if first:
             self.started = True
             self.install()
-        end = self.describe_end(info)
-        self.recipe = None if first else dict(end, from_k=self.cmd_from_k)
+        if first:
+            self.recipe = None
+        else:
+            self.recipe = self.describe_end(info, frame)
+            self.recipe["from_k"] = self.cmd_from_k
         self.epoch += 1
         self.k = 0
         self.announce_end(info)
         return True
 
-    def describe_end(self, info):
+    def describe_end(self, info, frame):
+        """The recipe that reaches this stop again (without its `from_k`)."""
         kind, what = info
         if kind in ("exit", "exited"):
             return {"end": "exit"}
         if kind == "signal":
             return {"end": "signal", "signal": what} if what in FATAL else {"end": None}
-        frame = newest()
         if frame is None:
             return {"end": None}
         pc = frame.pc()
         if kind == "bp":
             bp = what
-            if bp.type in (gdb.BP_HARDWARE_WATCHPOINT, gdb.BP_WATCHPOINT,
-                           gdb.BP_READ_WATCHPOINT, gdb.BP_ACCESS_WATCHPOINT):
+            if bp.type in WATCHPOINTS:
                 # Replayed with the same watchpoint: its (skip + 1)-th stop.
                 return {"end": "watch", "number": bp.number,
                         "skip": self.ignores.get(bp.number, 0)}
@@ -456,13 +468,14 @@ class Agent:
             frame = frame.older()
         return frame or newest()
 
-    def position(self, depth=True):
+    def position(self, depth=True, frame=None):
         """Where the program stands, as the prompt tells fred; without its depth (None)
-        unless `depth`."""
+        unless `depth`. (`frame`: the newest, where the caller has it.)"""
         if not self.started or gdb.selected_inferior().pid == 0:
             kind = "finished" if self.started else "notstarted"
             return {"time": self.time(), "kind": kind, "location": None, "depth": None}
-        frame = newest()
+        if frame is None:
+            frame = newest()
         pc = frame.pc() if frame is not None else None
         if self.program and pc in self.program.lines:
             # A stop at the start of one of the program's own lines (a breakpoint's, a
@@ -495,8 +508,9 @@ class Agent:
         # prompt's work, left out at the others.
         last = self.ahead_fresh or self.ahead <= 1
         try:
-            moved = self.after_command()
-            pos = self.position(depth=last)
+            frame = newest()
+            moved = self.after_command(frame)
+            pos = self.position(depth=last, frame=frame)
             pos["recipe"] = self.recipe
             self.recipe = None
         except Exception as e:  # never lose the prompt
@@ -568,7 +582,8 @@ def drop_typed_ahead():
 AGENT = Agent()
 if gdb.current_progspace().filename:
     # The program was loaded before this agent was (gdb's command line names it).
-    program_sources(gdb.current_progspace().filename)
+    program_symtabs(gdb.current_progspace().filename)
+    AGENT.break_at_exit()
 # A fault (or an abort's SIGABRT) stays pending in gdb across `restart`, and would be
 # delivered to the next copy run; not passing them to the program keeps every replay
 # clean. (The program stops at one as under plain gdb; fred does not run it on past one.)

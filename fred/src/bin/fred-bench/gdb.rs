@@ -122,19 +122,41 @@ fn fred_reverse_watch_seconds(b: &Bench, prog: &str) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// `record full` / fred-gdb's reverse-watch on the linked list, interleaved; `recorded`
-/// holds recordings already measured (by `--quick`, beside other rows), else they are
-/// taken here, one for every two repetitions since each takes so long.
+/// A plain gdb session that runs the list program to line 43 and quits: what both ways of
+/// going back have in common (gdb's start, reading the C library's debugging information,
+/// the run itself), the better part of fred-gdb's whole session.
+fn plain_session_seconds(b: &Bench, prog: &str) -> Result<f64> {
+    let (took, out) = b.plain_gdb(prog, &["break 43".into(), "run".into()])?;
+    if !out.contains("linked_list.c:43") {
+        bail!("plain gdb did not stop at line 43:\n{out}");
+    }
+    Ok(took)
+}
+
+/// What `record full` adds to a plain session / what fred-gdb adds (its checkpoints and the
+/// reverse-watch), on the linked list: each session's wall time less the plain session's,
+/// medians, the plain and fred-gdb sessions taken in turns. `recorded` holds recordings
+/// already measured (by `--quick`, beside other rows), else they are taken here, one for
+/// every two repetitions since each takes so long.
 pub fn reverse_watch_vs_record_full(b: &Bench, prog: &str, recorded: Vec<f64>) -> Result<f64> {
-    let (mut recorded, mut fred) = (recorded, Vec::new());
+    let (mut recorded, mut fred, mut plain) = (recorded, Vec::new(), Vec::new());
     let take_own = recorded.is_empty();
     for _ in 0..b.reps.div_ceil(2) {
         if take_own {
             recorded.push(record_full_seconds(b, prog)?);
         }
-        fred.push(fred_reverse_watch_seconds(b, prog)?);
+        // (The two short sessions vary by more than fred's part of its own: more of them.)
+        for _ in 0..3 {
+            plain.push(plain_session_seconds(b, prog)?);
+            fred.push(fred_reverse_watch_seconds(b, prog)?);
+        }
     }
-    Ok(median(recorded) / median(fred))
+    let shared = median(plain);
+    let ours = median(fred) - shared;
+    if ours <= 0.0 {
+        bail!("fred-gdb's session took no longer than plain gdb's: no figure");
+    }
+    Ok((median(recorded) - shared) / ours)
 }
 
 /// Fails unless `command`'s reply landed on `line` (a figure for a wrong answer is no figure).

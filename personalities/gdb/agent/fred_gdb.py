@@ -264,13 +264,6 @@ class Program:
         return sal.symtab is not None and fullname(sal.symtab) in self.sources
 
 
-class StoppedAt:
-    """The user's breakpoint or watchpoint a command stopped at, as it was then."""
-
-    def __init__(self, number, kind, condition):
-        self.number, self.type, self.condition = number, kind, condition
-
-
 class Agent:
     def __init__(self):
         self.epoch = 0
@@ -293,6 +286,7 @@ class Agent:
         self.ahead = 0  # commands fred typed ahead still to run (see `fred-ahead`)
         self.ahead_fresh = False  # the prompt after `fred-ahead` itself is to come
         self.program_tty = None  # the program's terminal, to mark where a command ended
+        self.on_busy_stop = None  # what fred's operations do at the stops they make
         gdb.events.cont.connect(self._on_cont)
         gdb.events.stop.connect(self._on_stop)
         gdb.events.exited.connect(self._on_exited)
@@ -301,6 +295,10 @@ class Agent:
 
     # ---- the user's commands -------------------------------------------------------
 
+    # The program's every resume and stop pass through these two and the prompt: they are
+    # written to do little (a breakpoint hit a thousand times pays for each line a
+    # thousand times), with loops rather than comprehensions (each a call of its own).
+
     def _on_cont(self, _event):
         if self.busy:
             return
@@ -308,20 +306,25 @@ class Agent:
             self.resumed = True
             self.stop_info = None
             self.cmd_from_k = self.k
-            self.ignores = {
-                b.number: b.ignore_count for b in gdb.breakpoints() if b.number > 0
-            }
+            ignores = self.ignores = {}
+            for b in gdb.breakpoints():
+                if b.number > 0:
+                    ignores[b.number] = b.ignore_count
 
     def _on_stop(self, event):
         if self.busy:
+            if self.on_busy_stop is not None:
+                self.on_busy_stop(event)
             return
         if isinstance(event, gdb.BreakpointEvent):
-            bps = [b for b in event.breakpoints if b.number > 0]
-            if bps:
-                # (Read now: a temporary breakpoint is gone by the prompt.)
-                b = bps[0]
-                self.stop_info = ("bp", StoppedAt(b.number, b.type, b.condition))
-            elif self.exit_bp is not None and any(b is self.exit_bp for b in event.breakpoints):
+            bps = event.breakpoints
+            for b in bps:
+                if b.number > 0:
+                    # The user's breakpoint or watchpoint, as it is now (a temporary one
+                    # is gone by the prompt): (number, type, condition).
+                    self.stop_info = ("bp", (b.number, b.type, b.condition))
+                    return
+            if self.exit_bp is not None and any(b is self.exit_bp for b in bps):
                 self.stop_info = ("exit", None)
             else:
                 self.stop_info = ("other", None)
@@ -381,7 +384,10 @@ class Agent:
             self.recipe["from_k"] = self.cmd_from_k
         self.epoch += 1
         self.k = 0
-        self.announce_end(info)
+        kind, what = info
+        self.crashed = what if kind == "signal" and what in FATAL else None
+        if kind == "exit":
+            self.announce_exit()
         return True
 
     def describe_end(self, info, frame):
@@ -395,19 +401,13 @@ class Agent:
             return {"end": None}
         pc = frame.pc()
         if kind == "bp":
-            bp = what
-            if bp.type in WATCHPOINTS:
+            number, bp_type, condition = what
+            if bp_type in WATCHPOINTS:
                 # Replayed with the same watchpoint: its (skip + 1)-th stop.
-                return {"end": "watch", "number": bp.number,
-                        "skip": self.ignores.get(bp.number, 0)}
-            if bp.type != gdb.BP_BREAKPOINT:
+                return {"end": "watch", "number": number, "skip": self.ignores.get(number, 0)}
+            if bp_type != gdb.BP_BREAKPOINT:
                 return {"end": None}
-            return {
-                "end": "hit",
-                "pc": pc,
-                "cond": bp.condition,
-                "skip": self.ignores.get(bp.number, 0),
-            }
+            return {"end": "hit", "pc": pc, "cond": condition, "skip": self.ignores.get(number, 0)}
         if kind == "step":
             # The same pc in the same frame base can come back before this stop (a
             # recursive call at the same depth from another call site): the calls that
@@ -415,17 +415,15 @@ class Agent:
             return {"end": "hit", "pc": pc, "base": frame_base(frame), "chain": call_chain(frame)}
         return {"end": None}
 
-    def announce_end(self, info):
-        kind, what = info
-        self.crashed = what if kind == "signal" and what in FATAL else None
-        if kind == "exit":
-            code = int(gdb.parse_and_eval("$rdi")) & 0xFF
-            self.finished = code
-            pid = gdb.selected_inferior().pid
-            if code:
-                gdb.write("[Inferior 1 (process %d) exited with code %02o]\n" % (pid, code))
-            else:
-                gdb.write("[Inferior 1 (process %d) exited normally]\n" % pid)
+    def announce_exit(self):
+        """The program stands at its `_exit`: as gdb would say once it had exited."""
+        code = int(gdb.parse_and_eval("$rdi")) & 0xFF
+        self.finished = code
+        pid = gdb.selected_inferior().pid
+        if code:
+            gdb.write("[Inferior 1 (process %d) exited with code %02o]\n" % (pid, code))
+        else:
+            gdb.write("[Inferior 1 (process %d) exited normally]\n" % pid)
 
     def install(self):
         """Once the program runs, before its first checkpoint: learn its code, and write
@@ -495,7 +493,7 @@ class Agent:
         else:
             kind = "stop"
         return {
-            "time": self.time(),
+            "time": (self.epoch << 40) | self.k,
             "kind": kind,
             "location": None if kind == "finished" else location or self.location(frame),
             "depth": self.program.depth(frame, pc) if self.program and depth else None,

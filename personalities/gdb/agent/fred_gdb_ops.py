@@ -127,12 +127,11 @@ class Ops:
         self.checkpoint_failure = None  # why gdb could not checkpoint (it will not again)
         self.checkpoint_cost = 0.02  # seconds a checkpoint took last (gdb's fork and more)
         self.last_stop = []  # the breakpoints the program last stopped at
-        gdb.events.stop.connect(self._on_stop)
+        agent.on_busy_stop = self._on_stop
         self.last_signal = None
 
     def _on_stop(self, event):
-        if not self.agent.busy:
-            return
+        """A stop of the program while an operation runs it (see Agent._on_stop)."""
         if isinstance(event, gdb.SignalEvent):
             self.last_signal = event.stop_signal
         self.last_stop = list(getattr(event, "breakpoints", None) or [])

@@ -405,7 +405,9 @@ class Run:
         self.end, self.end_hits, self.reached_end = end, 0, False
         kind = end.get("end")
         if kind == "hit":
-            stop = Stop(self, end["pc"], lambda bp: self.end_reached())
+            looks = bool(end.get("base") is not None or end.get("chain") is not None
+                         or end.get("cond"))
+            stop = Stop(self, end["pc"], lambda bp: self.end_reached(), looks)
             try:
                 self.go(lambda: self.reached_end)
             finally:

@@ -341,13 +341,9 @@ class Agent:
                 program_symtabs(name)
             except gdb.error:
                 pass
-        self.break_at_exit()
-
-    def break_at_exit(self):
-        """The breakpoint that stops the program at its `_exit`, set once a program is
-        loaded. Set before the program runs, gdb finds it in each library as it loads,
-        which is cheaper than setting it once the dynamic loader's debug information is
-        in."""
+        # Set at the first objfile loaded after the agent (the dynamic loader's, where gdb's
+        # command line names the program): set before, gdb would say `_exit` is not
+        # defined.
         if self.exit_bp is None:
             try:
                 self.exit_bp = gdb.Breakpoint("_exit", internal=True)
@@ -581,7 +577,6 @@ AGENT = Agent()
 if gdb.current_progspace().filename:
     # The program was loaded before this agent was (gdb's command line names it).
     program_symtabs(gdb.current_progspace().filename)
-    AGENT.break_at_exit()
 # A fault (or an abort's SIGABRT) stays pending in gdb across `restart`, and would be
 # delivered to the next copy run; not passing them to the program keeps every replay
 # clean. (The program stops at one as under plain gdb; fred does not run it on past one.)

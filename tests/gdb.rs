@@ -200,6 +200,47 @@ fn reverse_continue_stops_at_earlier_breakpoint_hits_with_conditions() {
     );
 }
 
+/// A loop calling `hit` fifty times, and `other` once on the way.
+const HITS: &str = r#"#include <stdio.h>
+int total = 0;
+void hit(int k) {
+    total += k;
+}
+void other(int k) {
+    total -= k;
+}
+int main(void) {
+    for (int i = 0; i < 50; i++) {
+        hit(i);
+        if (i == 30)
+            other(i);
+    }
+    printf("total=%d\n", total);
+    return 0;
+}
+"#;
+
+#[test]
+fn going_back_over_many_continues_replays_each_epoch_to_its_own_hit() {
+    // The replay runs through the thirty epochs that each end at the next hit of line 4 at
+    // once, then the one that ends in `other`, then nine more of line 4's.
+    let dir = TestDir::new("gdb-hits");
+    let src = dir.c_program(HITS);
+    let mut commands = vec!["break 4", "break 7", "run"];
+    commands.extend(std::iter::repeat_n("continue", 40));
+    commands.extend(["p k", "reverse-continue", "p k", "reverse-step", "p i"]);
+    commands.extend(["reverse-continue", "p k"]);
+    let run = Fred::new(&dir).gdb().run(&commands);
+    run[33].assert_at(&src, 7, "other");
+    run[43].assert_value("$1 = 39");
+    run[44].assert_at(&src, 4, "hit");
+    run[45].assert_value("$2 = 38");
+    run[46].assert_at(&src, 11, "main");
+    run[47].assert_value("$3 = 38");
+    run[48].assert_at(&src, 4, "hit");
+    run[49].assert_value("$4 = 37");
+}
+
 #[test]
 fn from_a_crash_reverse_watch_finds_the_libc_call_that_corrupted_the_struct() {
     let dir = TestDir::new("gdb-crash");

@@ -52,8 +52,7 @@ class Stretch:
             r.begin(self.segments[0]["epoch"], self.segments[0]["k"])
             if prepare is not None:
                 prepare(r)
-            for seg in self.segments:
-                r.segment(seg)
+            r.segments(self.segments)
         except BaseException:
             r.finish()  # (its breakpoints and catchpoints must not outlive it)
             raise

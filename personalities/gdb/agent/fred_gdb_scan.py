@@ -182,15 +182,21 @@ class Run:
             return None
         return (lines[innermost], innermost, lines)
 
-    def note_epoch(self, epoch, at_start):
+    def note_epoch(self, epoch, at_start, entry_pc=None):
         """Notes the epoch now entered (`at_start`: the run stands at its start, a stop):
-        its origin, the counter value of its first hit, and the stop at its start."""
+        its origin, the counter value of its first hit, and the stop at its start.
+        (`entry_pc`: the line-table entry the epoch starts at, where the program stands in
+        its stub for it, not at the entry itself.)"""
         start = None
-        entry = self.at_entry()
+        entry = self.at_entry() if entry_pc is None else True
         if at_start:
             frame = newest()
-            start = Hit(epoch, 0, frame.pc(), frame_base(frame), event=True)
-            start.location = self.agent.location(self.agent.user_frame())
+            if entry_pc is None:
+                start = Hit(epoch, 0, frame.pc(), frame_base(frame), event=True)
+                start.location = self.agent.location(self.agent.user_frame())
+            else:
+                start = Hit(epoch, 0, entry_pc, frame_base(frame), event=True)
+                start.location = self.program.where(entry_pc)
         first = self.origin if entry or not at_start else self.origin + 1
         self.epochs.append((epoch, self.origin, first, start))
 
@@ -387,6 +393,71 @@ class Run:
             self.agent.steps_at[(epoch, k)] = steps.state()
 
     # ---- segments --------------------------------------------------------------------
+
+    def segments(self, segs):
+        """Runs the segments in order. Where several in a row each end at the next hit of
+        the same plain breakpoint (a `continue` typed again and again), the program runs
+        through them at once, the ends of their epochs noted as it passes the breakpoint:
+        stopping at each would take about as long as the epoch ran the first time."""
+        i = 0
+        while i < len(segs):
+            j = i + 1
+            while j < len(segs) and self.chains(segs[i], segs[j]):
+                j += 1
+            if j - i > 1:
+                self.hits_in_a_row(segs[i:j])
+            else:
+                self.segment(segs[i])
+            i = j
+
+    def chains(self, first, seg):
+        """Whether `seg` ends like `first`, at the next hit of a line's breakpoint with
+        nothing to look at there, and both can run on without a stop between them."""
+        end = first.get("end")
+        return (self.clock is not None and self.each_hit is None and self.on_hit is None
+                and end is not None and seg.get("end") == end
+                and end.get("end") == "hit" and end["pc"] in self.program.lines
+                and set(end) <= {"end", "pc", "cond", "skip", "from_k"}
+                and not end.get("cond") and not end.get("skip") and not end.get("from_k")
+                and not first.get("input") and not seg.get("input"))
+
+    def hits_in_a_row(self, segs):
+        """`segs`, which `chains` put together: one run to the last's end."""
+        pc = segs[0]["end"]["pc"]
+        passed = [0]
+        diverged = []
+
+        def at_end(_bp):
+            seg = segs[passed[0]]
+            passed[0] += 1
+            if passed[0] == len(segs):
+                self.reached_end = True
+                return True
+            try:
+                self.check_length(seg["epoch"], seg)
+            except gdb.GdbError as e:
+                diverged.append(e)
+                return True
+            # The hit here, counted as the program goes on, is k = 0 of the next epoch.
+            self.origin = self.counter() + 1
+            self.agent.epoch, self.agent.k = seg["epoch"] + 1, 0
+            self.note_epoch(seg["epoch"] + 1, True, entry_pc=pc)
+            return False
+
+        self.may_checkpoint = True
+        self.end, self.end_hits, self.reached_end = segs[-1]["end"], 0, False
+        stop = Stop(self, pc, at_end, looks=False)
+        try:
+            self.go(lambda: self.reached_end or bool(diverged))
+        finally:
+            stop.delete()
+        if diverged:
+            raise diverged[0]
+        last = segs[-1]
+        self.check_length(last["epoch"], last)
+        self.origin = self.here() if self.at_entry() else self.counter()
+        self.agent.epoch, self.agent.k = last["epoch"] + 1, 0
+        self.note_epoch(last["epoch"] + 1, True)
 
     def segment(self, seg):
         """Runs one segment: to its epoch's end, or in the last one to the hit `stop_k`."""

@@ -37,6 +37,10 @@ pub const AGENT_FILES: &[(&str, &str)] = &[
         include_str!("../agent/fred_gdb_plan.py"),
     ),
     (
+        "fred_gdb_segments.py",
+        include_str!("../agent/fred_gdb_segments.py"),
+    ),
+    (
         "fred_gdb_chain.py",
         include_str!("../agent/fred_gdb_chain.py"),
     ),

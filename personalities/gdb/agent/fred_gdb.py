@@ -369,11 +369,9 @@ class Agent:
             return False
         self.resumed = False
         info = self.stop_info or ("other", None)
-        first = not self.started
-        if first:
+        if not self.started:
             self.started = True
             self.install()
-        if first:
             self.recipe = None
         else:
             self.recipe = self.describe_end(info, frame)

@@ -242,6 +242,35 @@ fn going_back_over_many_continues_replays_each_epoch_to_its_own_hit() {
 }
 
 #[test]
+fn continue_n_after_going_back_to_a_breakpoint_ignores_its_next_crossings() {
+    // gdb's own last stop there was fred's; `continue 3` is as after a hit of breakpoint 1.
+    let dir = TestDir::new("gdb-cont-n");
+    let src = dir.c_program(HITS);
+    let run = Fred::new(&dir).gdb().run(&[
+        "break 4",
+        "run",
+        "continue",
+        "continue",
+        "reverse-continue",
+        "continue 3",
+        "p k",
+        "reverse-continue",
+        "p k",
+    ]);
+    run[4].assert_at(&src, 4, "hit");
+    assert!(
+        run[5]
+            .output
+            .contains("Will ignore next 2 crossings of breakpoint 1.  Continuing."),
+        "{:?}",
+        run[5]
+    );
+    run[5].assert_at(&src, 4, "hit");
+    run[6].assert_value("$1 = 4");
+    run[8].assert_value("$2 = 3");
+}
+
+#[test]
 fn from_a_crash_reverse_watch_finds_the_libc_call_that_corrupted_the_struct() {
     let dir = TestDir::new("gdb-crash");
     let src = dir.c_program(CRASH);

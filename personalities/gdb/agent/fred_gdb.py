@@ -287,6 +287,9 @@ class Agent:
         self.ahead_fresh = False  # the prompt after `fred-ahead` itself is to come
         self.program_tty = None  # the program's terminal, to mark where a command ended
         self.on_busy_stop = None  # what fred's operations do at the stops they make
+        # fred's operations moved the program since a command of the user's last ran it: the
+        # stop gdb remembers (which breakpoint, for `continue N`) is fred's, not the user's.
+        self.landed = False
         gdb.events.cont.connect(self._on_cont)
         gdb.events.stop.connect(self._on_stop)
         gdb.events.exited.connect(self._on_exited)
@@ -302,6 +305,7 @@ class Agent:
     def _on_cont(self, _event):
         if self.busy:
             return
+        self.landed = False
         if not self.resumed:
             self.resumed = True
             self.stop_info = None

@@ -19,6 +19,7 @@ from fred_gdb import emit, error_value, frame_base, newest
 
 CALLS = re.compile(r"[A-Za-z_]\w*\s*\(")
 IDENT = re.compile(r"(?<![.>\w])([A-Za-z_]\w*)")
+CONTINUES = ("c", "cont", "continue", "fg")
 KEYWORDS = {"sizeof", "int", "char", "long", "short", "unsigned", "signed", "float",
             "double", "struct", "union", "enum", "const", "void"}
 
@@ -173,6 +174,7 @@ class Ops:
             return {"lost": True}
         _, live = checkpoint_numbers()
         forking("restart %d" % req["gdb"])
+        self.agent.landed = True
         if live not in (None, 0, req["gdb"]):
             self.spent.append(live)  # deleted when fred is idle (`tidy`)
         fresh = self.checkpoint({})
@@ -209,6 +211,7 @@ class Ops:
         from fred_gdb_scan import Interrupted
 
         agent = self.agent
+        agent.landed = True
         query = req.get("query")
         user = [b for b in gdb.breakpoints() if b.number > 0 and b.enabled]
         self.user_breakpoints = [
@@ -367,7 +370,8 @@ class Ops:
             if done is not None:
                 return done
         try:
-            gdb.execute(req["line"], from_tty=True)
+            if not self.continue_counted(words):
+                gdb.execute(req["line"], from_tty=True)
         except gdb.error as e:
             msg = str(e).strip()
             gdb.write(msg + "\n", gdb.STDERR)
@@ -376,6 +380,31 @@ class Ops:
             gdb.write("Quit\n", gdb.STDERR)
             return {"error": "Quit"}
         return {}
+
+    def continue_counted(self, words):
+        """`continue N` at a stop fred's replay brought the program to: gdb gives the
+        breakpoint it last stopped at an ignore count of N - 1, but that stop was fred's,
+        and gdb would say it is not stopped at any breakpoint. So the user's breakpoint at
+        this place takes it, as gdb would at a stop of its own there. False where that is
+        not the case (gdb runs the command as it is)."""
+        if not (self.agent.landed and len(words) == 2 and words[0] in CONTINUES):
+            return False
+        frame = newest()
+        try:
+            count = int(gdb.parse_and_eval(words[1]))
+        except (gdb.error, ValueError):
+            return False
+        pc = frame.pc() if frame is not None else None
+        here = [b for b in gdb.breakpoints()
+                if b.number > 0 and b.enabled and b.type == gdb.BP_BREAKPOINT
+                and any(loc.enabled and loc.address == pc for loc in (b.locations or []))]
+        if not here:
+            return False
+        said = gdb.execute("ignore %d %d" % (here[0].number, count - 1), from_tty=True,
+                           to_string=True).rstrip("\n")
+        gdb.write(said + "  ")  # (gdb's own `continue N` says it so)
+        gdb.execute("continue", from_tty=True)
+        return True
 
     def watchpoints(self, _req):
         """The user's enabled watchpoints on writes, for reverse-continue to stop at."""

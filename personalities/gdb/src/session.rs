@@ -15,6 +15,7 @@ use crate::markers::{MarkerReader, Piece};
 use crate::terminal::ProgramTerminal;
 use crate::xstate;
 
+mod as_a_stop;
 mod exchange;
 
 /// How to start a gdb session.
@@ -463,7 +464,7 @@ impl Debugger for GdbSession {
         };
         for line in [frame, "display"] {
             self.send(&json!({"op": "user", "line": line}))?;
-            let a = self.wait(true, false, out)?;
+            let a = self.wait(true, false, &mut as_a_stop::AsAStop::new(out))?;
             self.pos = a.pos;
         }
         self.shown = self.frame_shown();

@@ -14,6 +14,13 @@ from fred_gdb import frame_base
 from fred_gdb_stops import Stop
 
 
+def looks_at(end):
+    """Whether the end of an epoch at a breakpoint's hit is told by the program's state
+    there (its frame, the calls that led there, a condition), not by the hit alone."""
+    return bool(end.get("base") is not None or end.get("chain") is not None
+                or end.get("cond"))
+
+
 class Segments:
     """The segment methods of a `Run`."""
 
@@ -41,7 +48,7 @@ class Segments:
                 and end is not None and seg.get("end") == end
                 and end.get("end") == "hit" and end["pc"] in self.program.lines
                 and set(end) <= {"end", "pc", "cond", "skip", "from_k"}
-                and not end.get("cond") and not end.get("skip") and not end.get("from_k")
+                and not looks_at(end) and not end.get("skip") and not end.get("from_k")
                 and not first.get("input") and not seg.get("input"))
 
     def hits_in_a_row(self, segs):
@@ -57,14 +64,10 @@ class Segments:
                 self.reached_end = True
                 return True
             try:
-                self.check_length(seg["epoch"], seg)
+                self.end_epoch(seg, entry_pc=pc)
             except gdb.GdbError as e:
                 diverged.append(e)
                 return True
-            # The hit here, counted as the program goes on, is k = 0 of the next epoch.
-            self.origin = self.counter() + 1
-            self.agent.epoch, self.agent.k = seg["epoch"] + 1, 0
-            self.note_epoch(seg["epoch"] + 1, True, entry_pc=pc)
             return False
 
         self.may_checkpoint = True
@@ -76,11 +79,7 @@ class Segments:
             stop.delete()
         if diverged:
             raise diverged[0]
-        last = segs[-1]
-        self.check_length(last["epoch"], last)
-        self.origin = self.here() if self.at_entry() else self.counter()
-        self.agent.epoch, self.agent.k = last["epoch"] + 1, 0
-        self.note_epoch(last["epoch"] + 1, True)
+        self.end_epoch(segs[-1])
 
     def segment(self, seg):
         """Runs one segment: to its epoch's end, or in the last one to the hit `stop_k`."""
@@ -99,9 +98,7 @@ class Segments:
         self.end, self.end_hits, self.reached_end = end, 0, False
         kind = end.get("end")
         if kind == "hit":
-            looks = bool(end.get("base") is not None or end.get("chain") is not None
-                         or end.get("cond"))
-            stop = Stop(self, end["pc"], lambda bp: self.end_reached(), looks)
+            stop = Stop(self, end["pc"], lambda bp: self.end_reached(), looks_at(end))
             try:
                 self.go(lambda: self.reached_end)
             finally:
@@ -117,10 +114,20 @@ class Segments:
         else:
             raise gdb.GdbError("this stretch cannot be replayed (it ended by an interrupt "
                                "or a watchpoint)")
+        self.end_epoch(seg)
+
+    def end_epoch(self, seg, entry_pc=None):
+        """The run stands at the end of `seg`'s epoch: checks the epoch's length and enters
+        the next. (`entry_pc`: the line-table entry whose stub the program stands in, its
+        hit not counted yet: that hit is k = 0 of the next epoch.)"""
+        epoch = seg["epoch"]
         self.check_length(epoch, seg)
-        self.origin = self.here() if self.at_entry() else self.counter()
+        if entry_pc is not None:
+            self.origin = self.counter() + 1
+        else:
+            self.origin = self.here() if self.at_entry() else self.counter()
         self.agent.epoch, self.agent.k = epoch + 1, 0
-        self.note_epoch(epoch + 1, True)
+        self.note_epoch(epoch + 1, True, entry_pc=entry_pc)
 
     def check_length(self, epoch, seg):
         """An epoch's stretch runs the same number of hits every time it is replayed: a

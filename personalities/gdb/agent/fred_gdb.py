@@ -491,7 +491,7 @@ class Agent:
         else:
             kind = "stop"
         return {
-            "time": (self.epoch << 40) | self.k,
+            "time": self.time(),
             "kind": kind,
             "location": None if kind == "finished" else location or self.location(frame),
             "depth": self.program.depth(frame, pc) if self.program and depth else None,

@@ -44,6 +44,6 @@ def position_json(pos):
             recipe = HIT % (recipe["pc"], recipe["skip"], recipe["from_k"])
         else:
             recipe = json.dumps(recipe)
-        text = location.text if location.text is not None else location_json(location)
-        return STOP % (pos["time"], text, "null" if depth is None else depth, recipe)
+        return STOP % (pos["time"], location_json(location), "null" if depth is None else depth,
+                       recipe)
     return json.dumps(pos)
